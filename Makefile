@@ -1,0 +1,103 @@
+# vitals.django: every entry point a user or CI needs. Run as root on a Debian 12 controller.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTION_DIR := $(CURDIR)/build/ansible_collections/vitals/django
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+# Debian packages the controller needs: test hosts (debootstrap, nspawn, nftables),
+# loopback servers for integration tests (postgresql, nginx) and the load generator (wrk).
+HOST_PACKAGES := debootstrap systemd-container nftables iptables iproute2 openssh-client \
+	rsync git python3-venv postgresql nginx wrk
+# Scenarios in the order make test runs them; default runs once per Debian release.
+MOLECULE_SCENARIOS ?= default
+MOLECULE_RELEASES ?= trixie bookworm
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(BIN)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+.PHONY: venv
+venv: $(BIN)/.installed ## Create .venv from the pinned requirements
+
+.PHONY: host-packages
+host-packages: ## Install the Debian packages the tests and the demo need
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+.PHONY: pin
+pin: ## Re-pin requirements.txt from requirements.in
+	rm -rf build/pin && python3 -m venv build/pin && build/pin/bin/pip install --quiet -r requirements.in
+	{ echo '# Pinned from requirements.in with `pip freeze`; regenerate with `make pin`.'; build/pin/bin/pip freeze; } > requirements.txt
+
+.PHONY: lint
+lint: venv ## yamllint, ruff and ansible-lint (production profile)
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+	ansible-lint
+
+# ansible-test wants the collection at .../ansible_collections/vitals/django: copy the
+# files git knows (tracked or new, not ignored) there.
+.PHONY: collection-tree
+collection-tree:
+	rm -rf $(COLLECTION_DIR) && mkdir -p $(COLLECTION_DIR)
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' \
+		| xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' \
+		| tar --null -T - -cf - | tar -xf - -C $(COLLECTION_DIR)
+
+PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+$(PIP_BOOTSTRAP): tools/get_pip_offline.py
+	mkdir -p $(@D)
+	$(BIN)/pip download --quiet --no-deps --dest $(@D) pip==24.2
+	cp $< $@
+
+.PHONY: sanity
+sanity: venv collection-tree $(PIP_BOOTSTRAP) ## ansible-test sanity --python 3.11 (no ignore files)
+	@if ls tests/sanity/ignore-*.txt >/dev/null 2>&1; then echo "ignore files are not allowed"; exit 1; fi
+	cd $(COLLECTION_DIR) && ansible-test sanity --python 3.11 --requirements --color no
+
+.PHONY: unit
+unit: venv ## Unit tests (pytest, no host)
+	pytest tests/unit
+
+.PHONY: integration
+integration: venv host-packages ## Integration tests against real servers on loopback
+	pytest tests/integration
+
+.PHONY: build
+build: venv ## Build vitals-django-<version>.tar.gz
+	ansible-galaxy collection build --force --output-path build/ .
+
+.PHONY: molecule
+molecule: venv host-packages ## Every Molecule scenario on real test hosts
+	@for s in $(MOLECULE_SCENARIOS); do \
+		if [ "$$s" = default ]; then releases="$(MOLECULE_RELEASES)"; else releases=trixie; fi; \
+		for r in $$releases; do \
+			echo "=== molecule test -s $$s ($$r)"; \
+			VITALS_TEST_RELEASE=$$r molecule test -s $$s || exit 1; \
+		done; \
+	done
+
+.PHONY: test
+test: venv host-packages lint sanity unit integration molecule ## Every test: lint, sanity, unit, integration, Molecule
+	@echo "make test: all passed"
+
+.PHONY: clean
+clean: ## Remove build output and caches (not the venv)
+	rm -rf build .cache tests/output
