@@ -60,6 +60,8 @@ collection-tree:
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' \
 		| xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' \
 		| tar --null -T - -cf - | tar -xf - -C $(COLLECTION_DIR)
+	# ansible-test lists its targets with git; without a repository it skips them all.
+	cd $(COLLECTION_DIR) && git init --quiet && git add --all
 
 PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 $(PIP_BOOTSTRAP): tools/get_pip_offline.py
