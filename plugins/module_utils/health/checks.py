@@ -1,0 +1,429 @@
+# Copyright: vitals.django contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One function per check type: (options, timeout, deps) -> Outcome.
+
+All I/O goes through `deps` (see deps.py), so unit tests pass fakes. A check returns
+`critical` for a failed assertion; the runner maps it to the check's severity.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
+BACKUP_STAMP_RE = r"^%s-(\d{8}T\d{6}Z)\.(?!.*\.sha256$)"
+MIGRATION_RE = re.compile(r"^\s*(\w+\.\d{4}\w*)\s*$", re.MULTILINE)
+DJANGO_ISSUE_RE = re.compile(r"^(?P<obj>.*?): \((?P<id>[\w.]+\.(?P<level>[CEWID])\d+)\) (?P<msg>.*)$")
+
+
+class ProbeError(Exception):
+    """The probe could not talk to the service: the check fails (critical)."""
+
+
+class MissingLibrary(Exception):
+    """A Python library the check needs is not installed: the check is unknown."""
+
+
+@dataclass
+class Outcome:
+    status: str
+    message: str
+    details: dict = field(default_factory=dict)
+
+
+def parse_time(value):
+    """'2026-11-23T19:00:00Z' -> aware datetime; None stays None."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def json_path(document, path):
+    """Value at a dotted path ('data.items.0.id'); KeyError when absent."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, list) and part.lstrip("-").isdigit():
+            try:
+                value = value[int(part)]
+            except IndexError:
+                raise KeyError(path) from None
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise KeyError(path)
+    return value
+
+
+def _same(actual, expected):
+    """JSON equality that lets inventory strings match numbers and booleans ('1' == 1)."""
+    if actual == expected:
+        return True
+    return json.dumps(actual) == str(expected) or str(actual) == str(expected)
+
+
+def check_http(opts, timeout, deps):
+    headers = dict(opts["headers"])
+    if opts["host"]:
+        headers["Host"] = opts["host"]
+    resp = deps.http(
+        opts["method"],
+        opts["url"],
+        headers=headers,
+        timeout=timeout,
+        verify=opts["ca_path"] or opts["validate_certs"],
+        allow_redirects=opts["follow_redirects"],
+    )
+    latency_ms = round(resp.elapsed * 1000, 1)
+    details = {"status_code": resp.status, "latency_ms": latency_ms, "url": opts["url"]}
+    problems = []
+    if resp.status not in opts["status"]:
+        problems.append("HTTP %d, expected %s" % (resp.status, " or ".join(map(str, opts["status"]))))
+    if opts["body_regex"] and not re.search(opts["body_regex"], resp.text):
+        problems.append("body does not match /%s/" % opts["body_regex"])
+    if opts["json"]:
+        try:
+            document = json.loads(resp.text)
+        except ValueError:
+            problems.append("body is not JSON")
+        else:
+            for path, expected in opts["json"].items():
+                try:
+                    actual = json_path(document, path)
+                except KeyError:
+                    problems.append("JSON field %s is missing" % path)
+                    continue
+                if not _same(actual, expected):
+                    problems.append(
+                        "JSON field %s is %s, expected %s" % (path, json.dumps(actual), json.dumps(expected))
+                    )
+    lower = {k.lower(): v for k, v in resp.headers.items()}
+    for name, pattern in opts["expect_headers"].items():
+        value = lower.get(name.lower())
+        if value is None:
+            problems.append("header %s is missing" % name)
+        elif not re.search(pattern, value):
+            problems.append("header %s is %r, expected /%s/" % (name, value, pattern))
+    if opts["max_latency"] and resp.elapsed > opts["max_latency"]:
+        problems.append("took %d ms, limit %d ms" % (latency_ms, opts["max_latency"] * 1000))
+    if problems:
+        return Outcome(CRITICAL, "; ".join(problems), details)
+    return Outcome(OK, "HTTP %d in %d ms" % (resp.status, latency_ms), details)
+
+
+def check_tcp(opts, timeout, deps):
+    banner = deps.tcp(opts["host"], opts["port"], timeout=timeout, read_banner=bool(opts["banner"]))
+    where = "%s:%d" % (opts["host"], opts["port"])
+    details = {"address": where}
+    if opts["banner"]:
+        details["banner"] = banner
+        if not re.search(opts["banner"], banner or ""):
+            return Outcome(CRITICAL, "%s banner %r does not match /%s/" % (where, banner, opts["banner"]), details)
+    return Outcome(OK, "%s accepts connections" % where, details)
+
+
+def check_postgres(opts, timeout, deps):
+    conn = {k: opts[k] for k in ("host", "port", "dbname", "user", "password", "sslmode") if opts[k] is not None}
+    value = deps.pg_query(conn, opts["query"], timeout=timeout)
+    shown = None if value is None else str(value)
+    details = {"dbname": opts["dbname"], "value": shown}
+    if opts["expected"] is not None and shown != opts["expected"]:
+        return Outcome(CRITICAL, "query returned %r, expected %r" % (shown, opts["expected"]), details)
+    return Outcome(OK, "query returned %r" % shown, details)
+
+
+def _free_enough(kind, amount, free, total):
+    if kind == "percent":
+        return total == 0 or free * 100.0 / total >= amount
+    return free >= amount
+
+
+def _fmt_need(kind, amount, unit):
+    return "%g%%" % amount if kind == "percent" else "%d %s" % (amount, unit)
+
+
+def check_disk(opts, timeout, deps):
+    st = deps.statvfs(opts["path"])
+    free_bytes, total_bytes = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    details = {
+        "path": opts["path"],
+        "free_bytes": free_bytes,
+        "free_percent": round(free_bytes * 100.0 / total_bytes, 2) if total_bytes else None,
+        "free_inodes": st.f_favail,
+        "free_inodes_percent": round(st.f_favail * 100.0 / st.f_files, 2) if st.f_files else None,
+    }
+    problems = []
+    if opts["min_free"] and not _free_enough(*opts["min_free"], free_bytes, total_bytes):
+        problems.append(
+            "%d bytes free (%s%%), need %s"
+            % (free_bytes, details["free_percent"], _fmt_need(*opts["min_free"], unit="bytes"))
+        )
+    if opts["min_free_inodes"] and not _free_enough(*opts["min_free_inodes"], st.f_favail, st.f_files):
+        problems.append(
+            "%d inodes free (%s%%), need %s"
+            % (st.f_favail, details["free_inodes_percent"], _fmt_need(*opts["min_free_inodes"], unit="inodes"))
+        )
+    if problems:
+        return Outcome(CRITICAL, "%s: %s" % (opts["path"], "; ".join(problems)), details)
+    return Outcome(OK, "%s: %s%% free" % (opts["path"], details["free_percent"]), details)
+
+
+def check_systemd(opts, timeout, deps):
+    unit = opts["unit"]
+    props = deps.systemd_show(unit, timeout=timeout)
+    details = {k: props.get(k) for k in ("LoadState", "ActiveState", "SubState", "UnitFileState", "NRestarts")}
+    problems = []
+    if props.get("LoadState") == "not-found":
+        return Outcome(CRITICAL, "unit %s not found" % unit, details)
+    active = props.get("ActiveState")
+    if active == "failed":
+        problems.append("%s is failed (%s)" % (unit, props.get("Result")))
+    elif opts["active"] and active != "active":
+        problems.append("%s is %s, expected active" % (unit, active))
+    elif opts["active"] is False and active == "active":
+        problems.append("%s is active, expected inactive" % unit)
+    if opts["enabled"] is not None:
+        enabled = props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias", "indirect")
+        if enabled != opts["enabled"]:
+            problems.append(
+                "%s is %s, expected %s"
+                % (unit, props.get("UnitFileState"), "enabled" if opts["enabled"] else "disabled")
+            )
+    if opts["min_uptime"] and active == "active":
+        entered = props.get("ActiveEnterTimestamp", "").lstrip("@")
+        if entered.isdigit():
+            uptime = deps.now().timestamp() - int(entered)
+            details["uptime_s"] = round(uptime, 1)
+            if uptime < opts["min_uptime"]:
+                problems.append("%s (re)started %d s ago, less than %d s" % (unit, uptime, opts["min_uptime"]))
+    if problems:
+        return Outcome(CRITICAL, "; ".join(problems), details)
+    return Outcome(OK, "%s is %s" % (unit, active), details)
+
+
+def _age(deps, stamp):
+    return (deps.now() - stamp).total_seconds()
+
+
+def check_cron(opts, timeout, deps):
+    path = "%s/%s.json" % (opts["state_dir"].rstrip("/"), opts["job"])
+    try:
+        state = json.loads(deps.read_text(path))
+    except FileNotFoundError:
+        return Outcome(CRITICAL, "no state file %s: the job never ran" % path, {"path": path})
+    except ValueError as exc:
+        return Outcome(UNKNOWN, "cannot parse %s: %s" % (path, exc), {"path": path})
+    last_run = state.get("last_run") or {}
+    running = state.get("running")
+    details = {
+        "path": path,
+        "last_success_at": state.get("last_success_at"),
+        "last_status": last_run.get("status"),
+        "last_exit_code": last_run.get("exit_code"),
+        "running": bool(running),
+        "skipped_count": state.get("skipped_count", 0),
+    }
+    problems = []
+    last_success = parse_time(state.get("last_success_at"))
+    if last_success is None:
+        problems.append("never succeeded")
+    elif _age(deps, last_success) > opts["max_age"]:
+        problems.append("last success %d s ago, limit %d s" % (_age(deps, last_success), opts["max_age"]))
+    if opts["require_success"] and last_run and last_run.get("status") != "success":
+        problems.append("last run %s (exit %s)" % (last_run.get("status"), last_run.get("exit_code")))
+    if running and opts["max_running"]:
+        started = parse_time(running.get("started_at"))
+        if started and _age(deps, started) > opts["max_running"]:
+            problems.append("running for %d s, limit %d s" % (_age(deps, started), opts["max_running"]))
+    if problems:
+        return Outcome(CRITICAL, "job %s: %s" % (opts["job"], "; ".join(problems)), details)
+    return Outcome(OK, "job %s: last success %d s ago" % (opts["job"], _age(deps, last_success)), details)
+
+
+def check_backup(opts, timeout, deps):
+    directory = opts["dir"].rstrip("/")
+    pattern = re.compile(BACKUP_STAMP_RE % re.escape(opts["prefix"]))
+    try:
+        names = sorted(n for n in deps.listdir(directory) if pattern.match(n))
+    except FileNotFoundError:
+        return Outcome(CRITICAL, "backup directory %s does not exist" % directory, {"dir": directory})
+    if not names:
+        return Outcome(CRITICAL, "no %s-* backup in %s" % (opts["prefix"], directory), {"dir": directory})
+    newest = names[-1]
+    stamp = datetime.strptime(pattern.match(newest).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    size = deps.file_size("%s/%s" % (directory, newest))
+    age = _age(deps, stamp)
+    details = {"dir": directory, "newest": newest, "age_s": round(age), "size_bytes": size}
+    problems = []
+    if age > opts["max_age"]:
+        problems.append("newest backup %s is %d s old, limit %d s" % (newest, age, opts["max_age"]))
+    if size < opts["min_size"]:
+        problems.append("%s has %d bytes, minimum %d" % (newest, size, opts["min_size"]))
+    if opts["verify_checksum"]:
+        problems.extend(_verify_checksum(deps, directory, newest, details))
+    if opts["restore_test"]:
+        problems.extend(_restore_test(deps, directory, newest, opts, details))
+    if problems:
+        return Outcome(CRITICAL, "; ".join(problems), details)
+    return Outcome(OK, "%s: %d s old, %d bytes" % (newest, age, size), details)
+
+
+def _verify_checksum(deps, directory, newest, details):
+    try:
+        line = deps.read_text("%s/%s.sha256" % (directory, newest)).split()
+    except FileNotFoundError:
+        return ["%s.sha256 is missing" % newest]
+    actual = deps.sha256("%s/%s" % (directory, newest))
+    details["checksum_ok"] = bool(line) and line[0].lower() == actual
+    return [] if details["checksum_ok"] else ["checksum of %s does not match %s.sha256" % (newest, newest)]
+
+
+def _restore_test(deps, directory, newest, opts, details):
+    try:
+        report = json.loads(deps.read_text("%s/restore-test.json" % directory))
+    except FileNotFoundError:
+        return ["no restore test yet (restore-test.json missing)"]
+    except ValueError:
+        return ["restore-test.json is not valid JSON"]
+    details["restore_test"] = {k: report.get(k) for k in ("backup", "status", "tested_at")}
+    if report.get("status") != "passed":
+        return [
+            "last restore test of %s %s: %s" % (report.get("backup"), report.get("status"), report.get("message", ""))
+        ]
+    tested_at = parse_time(report.get("tested_at"))
+    if opts["restore_test_max_age"] and (tested_at is None or _age(deps, tested_at) > opts["restore_test_max_age"]):
+        return ["last restore test is older than %d s" % opts["restore_test_max_age"]]
+    return []
+
+
+def _tail(text, lines=10):
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+def check_command(opts, timeout, deps):
+    rc, out, err = deps.run(opts["argv"], timeout=timeout, cwd=opts["chdir"])
+    details = {"rc": rc, "stdout_tail": _tail(out), "stderr_tail": _tail(err)}
+    problems = []
+    if rc != opts["rc"]:
+        problems.append("exit code %d, expected %d" % (rc, opts["rc"]))
+    if opts["stdout_regex"] and not re.search(opts["stdout_regex"], out, re.MULTILINE):
+        problems.append("output does not match /%s/" % opts["stdout_regex"])
+    if problems:
+        return Outcome(CRITICAL, "%s: %s" % (opts["argv"][0], "; ".join(problems)), details)
+    return Outcome(OK, "%s exited %d" % (opts["argv"][0], rc), details)
+
+
+def parse_env_file(text):
+    """KEY=VALUE lines (docs/architecture.md): comments and blanks skipped, one pair of quotes removed."""
+    env = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key.strip().removeprefix("export ").strip()] = value
+    return env
+
+
+def parse_django_check(output):
+    """`manage.py check` output -> list of (level, id, text); level C/E/W/I/D."""
+    issues = []
+    for line in output.splitlines():
+        match = DJANGO_ISSUE_RE.match(line.strip())
+        if match:
+            issues.append((match.group("level"), match.group("id"), match.group("msg")))
+    return issues
+
+
+def _redact(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return text
+
+
+def check_django(opts, timeout, deps):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    if opts["env_file"]:
+        env.update(parse_env_file(deps.read_text(opts["env_file"])))
+    if opts["settings"]:
+        env["DJANGO_SETTINGS_MODULE"] = opts["settings"]
+    # Output could echo a setting; never let an env value (secrets live there) reach the report.
+    secrets = {v for k, v in env.items() if len(v) >= 6 and k not in ("PATH", "LANG", "DJANGO_SETTINGS_MODULE")}
+    manage = [opts["python"], "manage.py"]
+    run = {"timeout": timeout, "cwd": opts["release"], "env": env, "user": opts["user"]}
+    details, worst, messages = {"release": opts["release"]}, OK, []
+    if opts["deploy"]:
+        rc, out, err = deps.run([*manage, "check", "--deploy", "--fail-level", "CRITICAL"], **run)
+        issues = parse_django_check(_redact(out + "\n" + err, secrets))
+        errors = [i for i in issues if i[0] in "CE"]
+        warnings = [i for i in issues if i[0] == "W"]
+        details["deploy_check"] = {"errors": [i[1] for i in errors], "warnings": [i[1] for i in warnings]}
+        if rc != 0 or errors:
+            worst = CRITICAL
+            messages.append(
+                "check --deploy: %s"
+                % ("; ".join("%s %s" % (i[1], i[2]) for i in errors) or _tail(_redact(err, secrets), 3))
+            )
+        elif warnings:
+            worst = WARNING
+            messages.append("check --deploy warnings: %s" % ", ".join(i[1] for i in warnings))
+    if opts["migrations"]:
+        rc, out, err = deps.run([*manage, "migrate", "--check", "--plan"], **run)
+        details["pending_migrations"] = rc != 0
+        if rc != 0:
+            worst = CRITICAL
+            pending = [m.group(1) for m in MIGRATION_RE.finditer(out)]
+            messages.append(
+                "migrate --check: %s"
+                % ("pending: " + ", ".join(pending[:10]) if pending else _tail(_redact(err or out, secrets), 3))
+            )
+    return Outcome(worst, "; ".join(messages) or "system checks pass, no pending migrations", details)
+
+
+def check_tls(opts, timeout, deps):
+    not_after = deps.tls_not_after(
+        opts["host"],
+        opts["port"],
+        server_name=opts["server_name"] or opts["host"],
+        timeout=timeout,
+        verify=opts["validate_certs"],
+        ca_path=opts["ca_path"],
+    )
+    days = (not_after - deps.now()).total_seconds() / 86400
+    details = {"not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "days_left": round(days, 1)}
+    if days < opts["min_days"]:
+        return Outcome(CRITICAL, "certificate expires in %.1f days, minimum %d" % (days, opts["min_days"]), details)
+    return Outcome(OK, "certificate valid for %.0f more days" % days, details)
+
+
+def check_smtp(opts, timeout, deps):
+    banner, ehlo = deps.smtp(
+        opts["host"], opts["port"], timeout=timeout, ehlo_name=opts["ehlo_name"], ehlo=opts["ehlo"]
+    )
+    details = {"banner": banner, "ehlo": ehlo}
+    problems = []
+    if not re.search(opts["banner"], banner):
+        problems.append("banner %r does not match /%s/" % (banner, opts["banner"]))
+    if opts["ehlo"] and not (ehlo or "").startswith("250"):
+        problems.append("EHLO answered %r" % ehlo)
+    if problems:
+        return Outcome(CRITICAL, "; ".join(problems), details)
+    return Outcome(OK, "SMTP %s:%d answers" % (opts["host"], opts["port"]), details)
+
+
+CHECKS = {
+    "http": check_http,
+    "tcp": check_tcp,
+    "postgres": check_postgres,
+    "disk": check_disk,
+    "systemd": check_systemd,
+    "cron": check_cron,
+    "backup": check_backup,
+    "command": check_command,
+    "django": check_django,
+    "tls": check_tls,
+    "smtp": check_smtp,
+}
