@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 COLLECTION_DIR := $(CURDIR)/build/ansible_collections/vitals/django
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 # Debian packages the controller needs: test hosts (debootstrap, nspawn, nftables),
-# loopback servers for integration tests (postgresql, nginx) and the load generator (wrk).
+# loopback servers for integration tests (postgresql, nginx) and the load generator (wrk);
+# the health module runs on localhost with Debian's python3 and needs its check libraries.
 HOST_PACKAGES := debootstrap systemd-container nftables iptables iproute2 openssh-client \
-	rsync git python3-venv postgresql nginx wrk
+	rsync git python3-venv postgresql nginx wrk python3-requests python3-psycopg2 python3-yaml
 # Scenarios in the order make test runs them; default runs once per Debian release.
 MOLECULE_SCENARIOS ?= default
 MOLECULE_RELEASES ?= trixie bookworm
@@ -96,8 +97,35 @@ molecule: venv host-packages ## Every Molecule scenario on real test hosts
 		done; \
 	done
 
+.PHONY: leak-check
+leak-check: venv ## Fail when a test host, bridge, nft table, mount or cgroup is left behind
+	pytest -p no:cacheprovider tests/integration/test_no_leftovers.py
+
+.PHONY: package-test
+package-test: venv ## Build the tarball, install it into an empty path, use vitals.django.* from outside the repo
+	pytest -p no:cacheprovider tests/integration/test_packaging.py
+
+TESTHOSTS := python3 tools/testhosts.py
+SANDBOX_INVENTORY := inventories/sandbox/hosts.yml
+
+.PHONY: demo
+demo: venv host-packages ## Boot the sandbox host, deploy the whole stack on it and verify it
+	$(TESTHOSTS) up --lab sandbox --inventory $(SANDBOX_INVENTORY) --out build/sandbox-hosts.json
+	ansible-playbook -i $(SANDBOX_INVENTORY) site.yml
+	@echo "The sandbox runs at $$(sed -n 's/.*"address": "\(.*\)".*/\1/p' build/sandbox-hosts.json)."
+	@echo "  ssh:  ssh -i /var/lib/vitals-testhosts/sandbox/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@10.88.0.10"
+	@echo "  logs: /var/lib/vitals-testhosts/sandbox/console/sandbox.log; remove it with: make demo-down"
+
+.PHONY: demo-down
+demo-down: ## Power off and remove the sandbox host
+	$(TESTHOSTS) down --lab sandbox
+
+.PHONY: hosts-down-all
+hosts-down-all: ## Power off and remove every lab of test hosts on this machine
+	$(TESTHOSTS) down --all
+
 .PHONY: test
-test: venv host-packages lint sanity unit integration molecule ## Every test: lint, sanity, unit, integration, Molecule
+test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
 .PHONY: clean
