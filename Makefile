@@ -112,9 +112,11 @@ SANDBOX_INVENTORY := inventories/sandbox/hosts.yml
 demo: venv host-packages ## Boot the sandbox host, deploy the whole stack on it and verify it
 	$(TESTHOSTS) up --lab sandbox --inventory $(SANDBOX_INVENTORY) --out build/sandbox-hosts.json
 	ansible-playbook -i $(SANDBOX_INVENTORY) site.yml
-	@echo "The sandbox runs at $$(sed -n 's/.*"address": "\(.*\)".*/\1/p' build/sandbox-hosts.json)."
-	@echo "  ssh:  ssh -i /var/lib/vitals-testhosts/sandbox/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@10.88.0.10"
-	@echo "  logs: /var/lib/vitals-testhosts/sandbox/console/sandbox.log; remove it with: make demo-down"
+	@addr=$$(python3 -c 'import json; print(json.load(open("build/sandbox-hosts.json"))[0]["address"])'); \
+	echo "The sandbox host runs at $$addr (lab sandbox). Look around:"; \
+	echo "  ssh -i /var/lib/vitals-testhosts/sandbox/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@$$addr"; \
+	echo "  console log: /var/lib/vitals-testhosts/sandbox/console/sandbox.log"; \
+	echo "Remove it with: make demo-down"
 
 .PHONY: demo-down
 demo-down: ## Power off and remove the sandbox host
