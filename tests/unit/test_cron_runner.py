@@ -97,6 +97,12 @@ def test_missing_command_is_a_failed_run(dirs):
     assert "cannot start" in state["last_run"]["output_tail"]
 
 
+def test_unknown_user_is_a_failed_run_not_a_stuck_one(dirs):
+    _, state = run(dirs, define(dirs, "nouser", ["true"], timeout=10, user="no-such-user-here"))
+    assert (state["running"], state["last_run"]["status"], state["last_run"]["exit_code"]) == (None, "failed", 126)
+    assert "no-such-user-here" in state["last_run"]["output_tail"]
+
+
 def test_timeout_kills_the_whole_process_group(dirs, tmp_path):
     pidfile = tmp_path / "child.pid"
     command = ["sh", "-c", "sleep 60 & echo $! > %s; wait" % pidfile]

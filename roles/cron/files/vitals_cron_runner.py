@@ -255,9 +255,6 @@ def job_paths(job, state_dir, lock_dir, log_dir):
 def execute(definition, log_path, kill_grace=DEFAULT_KILL_GRACE):
     """Run the job's command with its output appended to log_path; return the finished run."""
     job = definition["name"]
-    user = definition.get("user")
-    account = pwd.getpwnam(user) if user else None
-    env = job_environment(definition, account)
     timeout = definition.get("timeout") or None
     started_at = utc_now()
     with open(log_path, "ab") as log:
@@ -266,12 +263,15 @@ def execute(definition, log_path, kill_grace=DEFAULT_KILL_GRACE):
         offset = log.tell()
         began = time.monotonic()
         try:
+            user = definition.get("user")
+            account = pwd.getpwnam(user) if user else None
+            env = job_environment(definition, account)
             returncode, timed_out = run_command(
                 definition["command"], timeout, log, env=env, account=account, kill_grace=kill_grace
             )
-        except OSError as exc:  # command not found, not executable: a failed run, not a crash
+        except (OSError, KeyError) as exc:  # unknown user, command not found: a failed run, not a crash
             log.write(("vitals-cron: cannot start: %s\n" % exc).encode())
-            returncode, timed_out = 127, False
+            returncode, timed_out = (127 if isinstance(exc, FileNotFoundError) else 126), False
         elapsed = time.monotonic() - began
         status, exit_code = classify(returncode, timed_out)
         if timed_out:
@@ -372,7 +372,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="run a configured job under its lock and timeout")
     run.add_argument("job")
-    run.add_argument("--kill-grace", type=float, default=DEFAULT_KILL_GRACE, help="seconds between TERM and KILL")
+    run.add_argument(
+        "--kill-grace",
+        type=float,
+        default=DEFAULT_KILL_GRACE,
+        help="seconds between TERM and KILL, unless the job sets kill_grace",
+    )
     listing = sub.add_parser("list", help="every job's last run, status and duration")
     listing.add_argument("--json", action="store_true")
     return parser
@@ -389,7 +394,8 @@ def main(argv=None):
     except (OSError, ValueError) as exc:
         print("vitals-cron: %s" % exc, file=sys.stderr)
         return EXIT_USAGE
-    skipped, state = run_job(definition, args.state_dir, args.lock_dir, args.log_dir, args.kill_grace)
+    kill_grace = definition.get("kill_grace", args.kill_grace)
+    skipped, state = run_job(definition, args.state_dir, args.lock_dir, args.log_dir, kill_grace)
     if skipped:
         return EXIT_SKIPPED
     return runner_exit_code(state["last_run"]["status"], state["last_run"]["exit_code"])
