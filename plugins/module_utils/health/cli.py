@@ -4,10 +4,12 @@
 
     vitals-health [--config FILE] [--format human|json|nagios|prometheus] [--only NAME ...]
     vitals-health [--config FILE] serve [--listen 127.0.0.1:9105] [--cache-ttl 10]
+    vitals-health --config FILE --check-config
 
 The exit code is the Nagios code of the overall status (0 ok, 1 warning, 2 critical, 3 unknown);
-a bad configuration exits 3. `serve` answers GET / (JSON, 200, or 503 when the checks fail) and
-GET /metrics (Prometheus text), and takes its listening socket from systemd when socket-activated.
+a bad configuration exits 3 (--check-config: 0 when valid, before anything runs).
+`serve` answers GET / (JSON, 200, or 503 when the checks fail) and GET /metrics (Prometheus
+text), and takes its listening socket from systemd when socket-activated.
 """
 
 import argparse
@@ -157,6 +159,7 @@ def build_parser():
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="check list, YAML (default %(default)s)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="human", help="report format (default human)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration only, run nothing")
     sub = parser.add_subparsers(dest="command")
     srv = sub.add_parser("serve", help="answer GET / (JSON) and /metrics (Prometheus) over HTTP")
     srv.add_argument("--listen", default="127.0.0.1:9105", help="address:port without socket activation")
@@ -171,6 +174,9 @@ def main(argv=None, deps=None, out=sys.stdout):
     except ConfigError as exc:
         out.write("HEALTH UNKNOWN - bad configuration: %s\n" % exc)
         return 3
+    if args.check_config:
+        out.write("configuration OK: %d checks\n" % len(config.checks))
+        return 0
     deps = deps or SystemDeps()
     if args.command == "serve":
         serve(config, deps, args.listen, args.cache_ttl)

@@ -114,6 +114,13 @@ def test_bad_config_exits_unknown(tmp_path, content, message):
     assert message in out.getvalue()
 
 
+def test_check_config_validates_without_running(deps, config_file):
+    out = io.StringIO()
+    assert cli.main(["--config", config_file, "--check-config"], deps=deps, out=out) == 0
+    assert out.getvalue() == "configuration OK: 2 checks\n"
+    assert deps.calls == []
+
+
 def test_missing_config_exits_unknown(tmp_path):
     out = io.StringIO()
     assert cli.main(["--config", str(tmp_path / "none.yml")], out=out) == 3
