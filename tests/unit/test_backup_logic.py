@@ -304,12 +304,14 @@ def test_db_job_records_the_restore_test_and_applies_retention(config, capsys):
     directory = pathlib.Path(config["backup_dir"])
     pg = FakePostgres(rows={"catalog_item": 3, "public.auth_user": 1})
     old = [backup.take_dump(config, pg, now=at(2026, 1, d)) for d in (1, 2)]
+    safety = [backup.take_dump(config, pg, kind="safety-db", now=at(2026, 1, d)) for d in (1, 2, 3, 4)]
     config["keep_daily"], config["keep_weekly"] = 2, 0
     assert backup.command_db(config, pg) == 0
     recorded = json.loads((directory / "restore-test.json").read_text())
     newest = backup.newest(config)
     assert (recorded["backup"], recorded["status"]) == (newest, "passed")
     assert sorted(backup.backups_of(list(p.name for p in directory.iterdir()), "db")) == [old[1], newest]
+    assert backup.backups_of([p.name for p in directory.iterdir()], "safety-db") == safety[1:]
     assert "pruned %s" % old[0] in capsys.readouterr().out
 
 

@@ -23,6 +23,8 @@ KINDS = {"db": ".dump", "media": ".tar.gz", "safety-db": ".dump"}
 NAME_RE = re.compile(r"^(?P<kind>db|media|safety-db)-(?P<stamp>\d{8}T\d{6}Z)(?P<ext>\.dump|\.tar\.gz)$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 RESTORE_TEST_FILE = "restore-test.json"
+# Safety dumps (taken by the restore playbook) kept by the database job's retention.
+SAFETY_DUMPS_KEPT = 3
 
 
 class BackupError(Exception):
@@ -358,7 +360,9 @@ def command_db(config, pg):
     result = restore_test(config, pg, name)
     record_restore_test(config, result)
     print("restore test %s: %s" % (result["status"], result["message"]))
-    for doomed in prune(config["backup_dir"], "db", config["keep_daily"], config["keep_weekly"]):
+    for doomed in prune(config["backup_dir"], "db", config["keep_daily"], config["keep_weekly"]) + prune(
+        config["backup_dir"], "safety-db", 0, 0, keep_last=SAFETY_DUMPS_KEPT
+    ):
         print("pruned %s" % doomed)
     host = copy_to_remote(config)
     if host:
