@@ -205,7 +205,9 @@ def hba_violations(rules, app_addresses):
         if rule["auth_method"] != "scram-sha-256":
             problems.append(f"{where}: {rule['type']} uses {rule['auth_method']}")
         try:
-            net = ipaddress.ip_network(f"{rule['address']}/{rule['netmask'] or ''}".rstrip("/"), strict=False)
+            # pg_hba_file_rules gives netmasks as addresses (255.255.255.0, ffff:...); count their bits.
+            bits = bin(int(ipaddress.ip_address(rule["netmask"]))).count("1") if rule["netmask"] else None
+            net = ipaddress.ip_network(rule["address"] + ("" if bits is None else f"/{bits}"), strict=False)
         except ValueError:
             problems.append(f"{where}: admits {rule['address'] or 'any address'}")
             continue
