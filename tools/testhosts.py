@@ -1,16 +1,15 @@
-#!/usr/bin/env python3
 """Real Debian test hosts for vitals.django: debootstrap + `systemd-nspawn -b`, reached over SSH.
 
 A *lab* is a set of hosts sharing one bridge, one /24, one nft masquerade table and one state
 directory (/var/lib/vitals-testhosts/<lab>/). Several labs run side by side without touching each
 other. The base root filesystem is built once per Debian release and cached under
-/var/cache/vitals-testhosts/base-<release>/. See /work/shared/docs/test-hosts.md for why each step
-is needed (own cgroup per host, --register=no --keep-unit, unified hierarchy, ...).
+/var/cache/vitals-testhosts/base-<release>/. Hosts run systemd-nspawn without machined (the
+controller's PID 1 is not systemd) on hybrid cgroups: comments below say why each step is needed.
 
-    testhosts.py up --lab NAME --hosts-json FILE|-      # [{name, address?, release?, groups?}]
-    testhosts.py up --lab sandbox --inventory inventories/sandbox/hosts.yml
-    testhosts.py down --lab NAME | --all
-    testhosts.py status
+    python3 tools/testhosts.py up --lab NAME --hosts-json FILE|-      # [{name, address?, release?, groups?}]
+    python3 tools/testhosts.py up --lab sandbox --inventory inventories/sandbox/hosts.yml
+    python3 tools/testhosts.py down --lab NAME | --all
+    python3 tools/testhosts.py status
 
 `up` prints the Molecule instance config ([{instance, address, user, port, identity_file}]).
 Python 3.11 standard library only; run as root.
@@ -113,9 +112,10 @@ def bridge_name(lab):
 
 def machine_name(lab, host):
     """nspawn names the host side of the veth `vb-<machine>`, cut at 15 characters: keep the
-    machine name at most 12 characters and unique per lab and host."""
+    machine name at most 12 characters, unique per lab and host, and a valid hostname (no `_`).
+    Lab names hold no `-`, so the first `-` of `<lab>-<host>` keeps it unambiguous."""
     name = f"{lab}-{host}"
-    if len(name) <= 12:
+    if len(name) <= 12 and "_" not in name:
         return name
     return "vt" + hashlib.sha256(name.encode()).hexdigest()[:10]
 
@@ -645,7 +645,7 @@ def remove_cgroup(path):
     """rmdir a cgroup and the empty children nspawn and the guest's systemd leave, depth first."""
     if not os.path.isdir(path):
         return
-    for dirpath, dirnames, _ in os.walk(path, topdown=False):
+    for dirpath, dirnames, _files in os.walk(path, topdown=False):
         for d in dirnames:
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(os.path.join(dirpath, d))

@@ -32,7 +32,7 @@ def nspawn_processes():
     """{pid: argv} of every systemd-nspawn process on the controller."""
     out = {}
     for line in sh("ps", "-e", "-o", "pid=,args=").splitlines():
-        pid, _, args = line.strip().partition(" ")
+        pid, args = line.strip().split(" ", 1)
         argv = args.split()
         if argv and argv[0].endswith("systemd-nspawn"):
             out[int(pid)] = argv
