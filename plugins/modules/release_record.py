@@ -30,9 +30,10 @@ options:
     type: str
     required: true
   status:
-    description: Status to record.
+    description:
+      - Status to record; default the recorded one (a new record needs one).
+      - M(vitals.django.release_switch) records C(live) and C(previous).
     type: str
-    required: true
     choices: [prepared, failed]
   version:
     description: Version label of the deployed code.
@@ -85,7 +86,7 @@ from ansible_collections.vitals.django.plugins.module_utils.release.state import
 ARGUMENT_SPEC = {
     "root": {"type": "path", "required": True},
     "id": {"type": "str", "required": True},
-    "status": {"type": "str", "required": True, "choices": ["prepared", "failed"]},
+    "status": {"type": "str", "choices": ["prepared", "failed"]},
     "version": {"type": "str"},
     "artifact_sha256": {"type": "str"},
     "created_at": {"type": "str"},
