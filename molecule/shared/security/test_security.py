@@ -15,12 +15,25 @@ def exposure(host, unit):
     return lib.parse_exposure(out.stdout)
 
 
+def baseline_exposure(host, user):
+    """The score of a unit without hardening (same user), for the before/after figure: a
+    runtime unit in /run, removed again."""
+    path = "/run/systemd/system/vitals-security-baseline.service"
+    unit = f"[Service]\nUser={user}\nExecStart=/bin/true\n"
+    host.check_output(f"mkdir -p /run/systemd/system && printf %s {shlex.quote(unit)} > {path}")
+    host.check_output("systemctl daemon-reload")
+    try:
+        return exposure(host, "vitals-security-baseline.service")
+    finally:
+        host.run(f"rm -f {path} && systemctl daemon-reload")
+
+
 def test_service_exposure(stack, report, app_host):
     """gunicorn's service and the health endpoint's service score at most 2.0."""
     v = stack.vars[app_host]
     host = stack.host(app_host)
     scores = {unit: exposure(host, unit) for unit in (f"{v['app_name']}.service", v["health_monitor_service"])}
-    report[f"exposure {app_host}"] = scores
+    report[f"exposure {app_host}"] = dict(scores, baseline_unhardened=baseline_exposure(host, v["app_user"]))
     assert all(score <= lib.EXPOSURE_LIMIT for score in scores.values()), scores
 
 
@@ -177,6 +190,7 @@ def test_release_code_read_only_for_runtime_user(stack, app_host):
     assert writable.rc == 0 and writable.stdout == "", f"{v['app_user']} can write {writable.stdout.strip()}"
     assert host.run(f"runuser -u {v['app_user']} -- test -w {current}/manage.py").rc == 1
     assert host.run(f"runuser -u {v['app_user']} -- test -w {v['app_root']}/shared/media").rc == 0
+    assert host.run(f"runuser -u {v['app_user']} -- test -w {v['app_root']}/shared/static").rc == 1
 
 
 def test_env_file_private(stack, app_host):
