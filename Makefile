@@ -130,6 +130,12 @@ hosts-down-all: ## Power off and remove every lab of test hosts on this machine
 test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
+.PHONY: bench bench-backup
+bench: bench-backup ## Every benchmark (results in bench/results/)
+
+bench-backup: venv host-packages ## Dump and restore time of the example database with 100,000 rows
+	python3 bench/backup.py
+
 .PHONY: clean
 clean: ## Remove build output and caches (not the venv)
 	rm -rf build .cache tests/output
