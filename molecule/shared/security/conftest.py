@@ -77,10 +77,12 @@ class Stack:
             for group in v["group_names"]:
                 self.groups.setdefault(group, []).append(name)
         self.addresses = {name: v["ansible_host"] or name for name, v in self.vars.items()}
+        self._hosts = {}
 
-    @functools.cache  # noqa: B019 - one Stack per session
     def host(self, name):
-        return testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
+        if name not in self._hosts:
+            self._hosts[name] = testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
+        return self._hosts[name]
 
     def in_group(self, group):
         return sorted(self.groups.get(group, []))

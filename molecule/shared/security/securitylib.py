@@ -115,7 +115,7 @@ def parse_listeners(ss_output):
         fields = line.split()
         if len(fields) < 4:
             continue
-        addr, _, port = fields[3].rpartition(":")
+        addr, _sep, port = fields[3].rpartition(":")
         addr = addr.strip("[]").split("%")[0]
         listeners.setdefault(int(port), set()).add(addr)
     return listeners
@@ -163,7 +163,7 @@ def admitted(target, source_address, port, *, groups, addresses, fw):
         app_sources = [addresses[h] for h in app] + list(fw.get("firewall_db_sources", []))
         allowed = allowed or in_sources(source_address, app_sources)
     for rule in fw.get("firewall_extra_rules", []):
-        low, _, high = str(rule["port"]).partition("-")
+        low, _sep, high = str(rule["port"]).partition("-")
         if rule.get("proto", "tcp") == "tcp" and int(low) <= port <= int(high or low):
             allowed = allowed or in_sources(source_address, rule.get("sources", []))
     return allowed
@@ -177,7 +177,7 @@ def secrets_from_env(text):
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        name, _, value = line.removeprefix("export ").partition("=")
+        name, _sep, value = line.removeprefix("export ").partition("=")
         value = value.strip().strip("'\"")
         if SECRET_NAME_RE.search(name):
             found[name.strip()] = value
