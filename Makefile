@@ -13,7 +13,7 @@ VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 HOST_PACKAGES := debootstrap systemd-container nftables iptables iproute2 openssh-client \
 	rsync git python3-venv postgresql nginx wrk python3-requests python3-psycopg2 python3-yaml
 # Scenarios in the order make test runs them; default runs once per Debian release.
-MOLECULE_SCENARIOS ?= default backup
+MOLECULE_SCENARIOS ?= default backup health
 MOLECULE_RELEASES ?= trixie bookworm
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -130,11 +130,14 @@ hosts-down-all: ## Power off and remove every lab of test hosts on this machine
 test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
-.PHONY: bench bench-backup
-bench: bench-backup ## Every benchmark (results in bench/results/)
+.PHONY: bench bench-backup bench-health
+bench: bench-backup bench-health ## Every benchmark (results in bench/results/)
 
 bench-backup: venv host-packages ## Dump and restore time of the example database with 100,000 rows
 	python3 bench/backup.py
+
+bench-health: venv host-packages ## One health task with 20 checks vs. 20 builtin tasks, on a test host
+	python3 bench/health.py
 
 .PHONY: clean
 clean: ## Remove build output and caches (not the venv)
