@@ -150,6 +150,7 @@ def switch_statuses(releases, target, current):
 
     The release that was live becomes `previous`; an older `previous` becomes `prepared`
     (finished and switchable, but no longer the rollback target). Failed stays failed.
+    Re-switching to the live release keeps the recorded previous one.
     """
     changes = {}
     for r in releases:
@@ -157,7 +158,7 @@ def switch_statuses(releases, target, current):
             wanted = "live"
         elif r["id"] == current:
             wanted = "previous"
-        elif r["status"] in ("live", "previous"):
+        elif r["status"] == "live" or (r["status"] == "previous" and current != target):
             wanted = "prepared"
         else:
             continue
