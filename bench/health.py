@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: 20 checks in one vitals.django.health task vs. the same assertions as 20 builtin tasks.
 
 Both playbooks run once, one after the other, from this controller against the same real Debian

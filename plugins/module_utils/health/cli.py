@@ -132,11 +132,12 @@ def make_handler(cache):
     return Handler
 
 
-def listening_socket(listen, environ=os.environ):
+def listening_socket(listen, environ=None):
     """systemd's socket (LISTEN_FDS, sd_listen_fds(3)) when activated, else a new one bound to `listen`."""
+    environ = os.environ if environ is None else environ
     if environ.get("LISTEN_PID") == str(os.getpid()) and int(environ.get("LISTEN_FDS", "0")) >= 1:
         return socket.socket(fileno=SD_LISTEN_FDS_START)
-    host, _, port = listen.rpartition(":")
+    host, port = listen.rsplit(":", 1)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), int(port)))

@@ -23,7 +23,8 @@ def attempt(check, deps):
         outcome = Outcome(CRITICAL, str(exc))
     except (OSError, TimeoutError) as exc:
         outcome = Outcome(CRITICAL, "%s: %s" % (type(exc).__name__, exc))
-    except Exception as exc:  # pylint: disable=broad-except - a check bug must not hide the other results
+    # A bug in one check must not hide the other results.
+    except Exception as exc:  # pylint: disable=broad-except
         return Outcome(UNKNOWN, "check raised %s: %s" % (type(exc).__name__, exc))
     if outcome.status == CRITICAL and check.severity == WARNING:
         outcome.status = WARNING

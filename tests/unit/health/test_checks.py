@@ -26,7 +26,7 @@ def test_http_ok_sends_host_header_and_options(deps):
         {"url": "https://10.0.0.1/", "host": "www.example.com", "headers": {"X-A": "1"}, "ca_path": "/ca.pem"},
     )
     assert out.status == "ok", out.message
-    _, method, url, kwargs = deps.calls[0]
+    method, url, kwargs = deps.calls[0][1:]
     assert (method, url) == ("GET", "https://10.0.0.1/")
     assert kwargs["headers"] == {"X-A": "1", "Host": "www.example.com"}
     assert kwargs["verify"] == "/ca.pem"
@@ -288,7 +288,7 @@ def test_django_runs_manage_py_with_env_as_user(deps):
     )
     out = run(deps, "django", {"release": "/srv/demo/releases/1", "env_file": "/srv/demo/shared/env", "user": "demo"})
     assert out.status == "ok", out.message
-    _, argv, cwd, env, user = deps.calls[0]
+    argv, cwd, env, user = deps.calls[0][1:]
     assert argv == [
         "/srv/demo/releases/1/venv/bin/python",
         "manage.py",

@@ -146,7 +146,10 @@ def test_unknown_on_missing_library_or_check_bug(deps):
 
 
 def test_os_errors_are_critical(deps):
-    deps.statvfs = lambda path: (_ for _ in ()).throw(FileNotFoundError(2, "No such file or directory"))
+    def missing(path):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    deps.statvfs = missing
     report = run_checks(validate_config([{"name": "d", "disk": {"path": "/nope", "min_free": "1%"}}]), deps)
     assert report["checks"][0]["status"] == "critical"
     assert "No such file or directory" in report["checks"][0]["message"]
