@@ -16,12 +16,14 @@ description:
     no change; that is what lets the P(vitals.django.release#role) role skip a redundant release.
   - Runs where the task runs; the role delegates it to the controller.
 author:
-  - vitals.django contributors
+  - vitals.django developers (@vitals-django)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the artifact is built in memory to report its sha256; O(dest) is not written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   dest:

@@ -15,12 +15,14 @@ description:
     release older than C(current)), never from file times.
   - Read-only; never changes anything.
 author:
-  - vitals.django contributors
+  - vitals.django developers (@vitals-django)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   root:

@@ -12,13 +12,15 @@ description:
     (temporary file and rename) when its content changes.
   - Use M(vitals.django.release_switch) to make a release live; it keeps the statuses of all releases consistent.
 author:
-  - vitals.django contributors
+  - vitals.django developers (@vitals-django)
 extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
   root:

@@ -15,11 +15,13 @@ description:
   - Refuses a release that is C(failed) or never finished (no C(release.json)).
   - Does nothing when the release is already live and recorded so.
 author:
-  - vitals.django contributors
+  - vitals.django developers (@vitals-django)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
   root:

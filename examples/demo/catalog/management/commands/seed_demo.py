@@ -17,6 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         created = 0
         for name, description in DEMO_ITEMS:
-            _, was_created = Item.objects.get_or_create(name=name, defaults={"description": description})
+            item, was_created = Item.objects.get_or_create(name=name, defaults={"description": description})
             created += was_created
+            self.stdout.write(f"{item.name}: {'created' if was_created else 'exists'}")
         self.stdout.write(f"seeded {created} new items, {Item.objects.count()} in total")
