@@ -80,10 +80,10 @@ def run(cmd, check=True, capture=True, **kwargs):
 
 
 @contextlib.contextmanager
-def flock(path):
+def flock(path, shared=False):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -378,14 +378,22 @@ def build_base(release, recipe, digest, dest):
     write_file(os.path.join(dest, "recipe.sha256"), digest + "\n")
 
 
+def base_lock(release):
+    """Held exclusively to build or refresh a base, shared while hosts are copied from it."""
+    return os.path.join(CACHE_ROOT, f"base-{release}.lock")
+
+
 def ensure_base(release):
     """Path of the base rootfs for RELEASE, built once (under a lock) per recipe."""
     recipe = base_recipe(release)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     base = os.path.join(CACHE_ROOT, f"base-{release}")
     stamp = os.path.join(base, "recipe.sha256")
-    with flock(os.path.join(CACHE_ROOT, f"base-{release}.lock")):
-        current = open(stamp, encoding="utf-8").read().strip() if os.path.exists(stamp) else None  # noqa: SIM115
+    with flock(base_lock(release)):
+        current = None
+        if os.path.exists(stamp):
+            with open(stamp, encoding="utf-8") as fh:
+                current = fh.read().strip()
         if current != digest:
             started = time.monotonic()
             tmp = tempfile.mkdtemp(prefix=f"base-{release}.", dir=CACHE_ROOT)
@@ -505,7 +513,8 @@ def prepare_rootfs(state, host, base):
     if os.path.exists(hdir):
         remove_tree(hdir)
     os.makedirs(hdir)
-    run(["cp", "-a", "--reflink=auto", base, root])
+    with flock(base_lock(host["release"]), shared=True):
+        run(["cp", "-a", "--reflink=auto", base, root])
     run(["ssh-keygen", "-q", "-A", "-f", root])
     write_file(os.path.join(root, "etc/machine-id"), "")
     write_file(os.path.join(root, "etc/hostname"), host["name"] + "\n")
@@ -557,7 +566,7 @@ def start_host(state, name):
     ]
     env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
     with open(console, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(  # noqa: SIM115 - a daemon; `down` reaps it by PID
+        proc = subprocess.Popen(  # a daemon: `down` stops it by its recorded PID
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     host.update(pid=proc.pid, machine=machine, console=console, started_at=time.time())
@@ -731,9 +740,8 @@ def cmd_up(lab, hosts):
                     "gateway": str(subnet.network_address + 1),
                     "hosts": {},
                 }
-                clash = [b for b in (state["bridge"],) if link_exists(b)]
-                if clash:
-                    raise Error(f"bridge {clash[0]} already exists but lab {lab} has no state; remove it first")
+                if link_exists(state["bridge"]):
+                    raise Error(f"bridge {state['bridge']} already exists but lab {lab} has no state; remove it first")
                 os.makedirs(lab_dir(lab), mode=0o700, exist_ok=True)
                 save_state(state)
             assign_addresses(state, hosts)
