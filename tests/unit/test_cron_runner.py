@@ -37,6 +37,13 @@ def run(dirs, definition, kill_grace=0.5):
     return runner.run_job(definition, str(dirs["state"]), str(dirs["lock"]), str(dirs["log"]), kill_grace)
 
 
+def run_state(dirs, definition, kill_grace=0.5):
+    """Run a job that cannot be skipped and return its recorded state."""
+    skipped, state = run(dirs, definition, kill_grace)
+    assert not skipped
+    return state
+
+
 def cli(dirs, *args):
     return [
         sys.executable,
@@ -85,20 +92,20 @@ def test_success_records_the_run_and_the_output(dirs):
 def test_failure_keeps_the_last_success(dirs):
     run(dirs, define(dirs, "flaky", ["true"], timeout=10))
     first_success = stored_state(dirs, "flaky")["last_success_at"]
-    _, state = run(dirs, define(dirs, "flaky", ["sh", "-c", "echo broken; exit 3"], timeout=10))
+    state = run_state(dirs, define(dirs, "flaky", ["sh", "-c", "echo broken; exit 3"], timeout=10))
     assert (state["last_run"]["status"], state["last_run"]["exit_code"]) == ("failed", 3)
     assert state["last_success_at"] == first_success
     assert state["last_run"]["output_tail"] == "broken\n"
 
 
 def test_missing_command_is_a_failed_run(dirs):
-    _, state = run(dirs, define(dirs, "ghost", ["/nonexistent/command"], timeout=10))
+    state = run_state(dirs, define(dirs, "ghost", ["/nonexistent/command"], timeout=10))
     assert (state["last_run"]["status"], state["last_run"]["exit_code"]) == ("failed", 127)
     assert "cannot start" in state["last_run"]["output_tail"]
 
 
 def test_unknown_user_is_a_failed_run_not_a_stuck_one(dirs):
-    _, state = run(dirs, define(dirs, "nouser", ["true"], timeout=10, user="no-such-user-here"))
+    state = run_state(dirs, define(dirs, "nouser", ["true"], timeout=10, user="no-such-user-here"))
     assert (state["running"], state["last_run"]["status"], state["last_run"]["exit_code"]) == (None, "failed", 126)
     assert "no-such-user-here" in state["last_run"]["output_tail"]
 
@@ -107,7 +114,7 @@ def test_timeout_kills_the_whole_process_group(dirs, tmp_path):
     pidfile = tmp_path / "child.pid"
     command = ["sh", "-c", "sleep 60 & echo $! > %s; wait" % pidfile]
     began = time.monotonic()
-    _, state = run(dirs, define(dirs, "slow", command, timeout=0.5))
+    state = run_state(dirs, define(dirs, "slow", command, timeout=0.5))
     assert time.monotonic() - began < 5
     assert (state["last_run"]["status"], state["last_run"]["exit_code"]) == ("timeout", None)
     assert "killed after the 0.5s timeout" in (dirs["log"] / "slow.log").read_text()
@@ -117,7 +124,7 @@ def test_timeout_kills_the_whole_process_group(dirs, tmp_path):
 def test_timeout_kills_a_job_that_ignores_term(dirs):
     command = ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"]
     began = time.monotonic()
-    _, state = run(dirs, define(dirs, "stubborn", command, timeout=0.5), kill_grace=0.3)
+    state = run_state(dirs, define(dirs, "stubborn", command, timeout=0.5), kill_grace=0.3)
     assert time.monotonic() - began < 5
     assert state["last_run"]["status"] == "timeout"
     assert state["last_run"]["output_tail"].startswith("ready\n")
@@ -150,7 +157,7 @@ def test_overlapping_start_is_skipped_not_started(dirs, tmp_path):
 
 def test_output_tail_is_bounded_and_ends_with_the_last_output(dirs):
     command = ["sh", "-c", "head -c 10000 /dev/zero | tr '\\0' a; echo; echo END"]
-    _, state = run(dirs, define(dirs, "chatty", command, timeout=10))
+    state = run_state(dirs, define(dirs, "chatty", command, timeout=10))
     tail = state["last_run"]["output_tail"]
     assert len(tail.encode()) == runner.TAIL_BYTES
     assert tail.endswith("a\nEND\n")
@@ -158,7 +165,7 @@ def test_output_tail_is_bounded_and_ends_with_the_last_output(dirs):
 
 def test_output_tail_only_holds_this_run(dirs):
     run(dirs, define(dirs, "twice", ["echo", "first"], timeout=10))
-    _, state = run(dirs, define(dirs, "twice", ["echo", "second"], timeout=10))
+    state = run_state(dirs, define(dirs, "twice", ["echo", "second"], timeout=10))
     assert state["last_run"]["output_tail"] == "second\n"
     assert (dirs["log"] / "twice.log").read_text().splitlines().count("first") == 1
 
@@ -174,7 +181,7 @@ def test_job_gets_the_env_file_and_the_venv_on_path(dirs, tmp_path):
         env_file=str(env_file),
         path_prepend=["/srv/demo/current/venv/bin"],
     )
-    _, state = run(dirs, definition)
+    state = run_state(dirs, definition)
     settings, quoted, path, job = state["last_run"]["output_tail"].strip().split("|")
     assert (settings, quoted, job) == ("config.settings", "a b", "envjob")
     assert path.startswith("/srv/demo/current/venv/bin:")
@@ -182,7 +189,7 @@ def test_job_gets_the_env_file_and_the_venv_on_path(dirs, tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
 def test_job_runs_as_its_user(dirs):
-    _, state = run(dirs, define(dirs, "asnobody", ["sh", "-c", "id -un; echo $HOME"], timeout=10, user="nobody"))
+    state = run_state(dirs, define(dirs, "asnobody", ["sh", "-c", "id -un; echo $HOME"], timeout=10, user="nobody"))
     assert state["last_run"]["output_tail"] == "nobody\n/nonexistent\n"
 
 

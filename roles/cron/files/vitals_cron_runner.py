@@ -130,7 +130,7 @@ def write_state(path, state):
 
 def update_state(paths, job, change):
     """Read-modify-write the state under its own short lock (the job lock may be held by another run)."""
-    with open(paths["state_lock"], "a") as lock:
+    with open(paths["state_lock"], "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = change(read_state(paths["state"], job))
         write_state(paths["state"], state)
@@ -139,7 +139,7 @@ def update_state(paths, job, change):
 
 def try_lock(path):
     """Take the job's exclusive lock without waiting; None when another run holds it."""
-    handle = open(path, "a")  # noqa: SIM115 - held open for the whole run
+    handle = open(path, "ab")  # noqa: SIM115 - held open for the whole run
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
