@@ -372,14 +372,15 @@ def check_django(opts, timeout, deps):
             messages.append("check --deploy warnings: %s" % ", ".join(i[1] for i in warnings))
     if opts["migrations"]:
         rc, out, err = deps.run([*manage, "migrate", "--check", "--plan"], **run)
-        details["pending_migrations"] = rc != 0
-        if rc != 0:
+        pending = [m.group(1) for m in MIGRATION_RE.finditer(out)] if rc != 0 else []
+        details["pending_migrations"] = pending
+        if pending:
             worst = CRITICAL
-            pending = [m.group(1) for m in MIGRATION_RE.finditer(out)]
-            messages.append(
-                "migrate --check: %s"
-                % ("pending: " + ", ".join(pending[:10]) if pending else _tail(_redact(err or out, secrets), 3))
-            )
+            more = " and %d more" % (len(pending) - 5) if len(pending) > 5 else ""
+            messages.append("%d pending migrations: %s%s" % (len(pending), ", ".join(pending[:5]), more))
+        elif rc != 0:
+            worst = CRITICAL
+            messages.append("migrate --check failed: %s" % _tail(_redact(err or out, secrets), 3))
     return Outcome(worst, "; ".join(messages) or "system checks pass, no pending migrations", details)
 
 

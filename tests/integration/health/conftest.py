@@ -23,6 +23,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "Pg-Integration-Secret-9"
 MONITOR_PASSWORD = "Monitor-Secret-7"
 HOST_PYTHON = "/usr/bin/python3"
+DJANGO_SECRET = "django-insecure-integration-secret-key-0123456789-abcdefghijklmnop"
 
 
 class App(BaseHTTPRequestHandler):
@@ -189,3 +190,25 @@ def playbook(tmp_path_factory):
         return PlaybookRun(proc, time.monotonic() - started)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def django_release():
+    """The example project (examples/demo) as a release: its own venv from the pinned requirements, an env file."""
+    base = Path(tempfile.mkdtemp(prefix="vitals-health-django-"))
+    release = base / "release"
+    shutil.copytree(REPO / "examples/demo", release, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
+    subprocess.run([HOST_PYTHON, "-m", "venv", str(release / "venv")], check=True)
+    pip = [str(release / "venv/bin/pip"), "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(release / "requirements.txt")], check=True)
+    env_file = base / "env"
+    env_file.write_text("SECRET_KEY='%s'\nDJANGO_SETTINGS_MODULE=config.settings\nDEBUG=0\n" % DJANGO_SECRET)
+    env_file.chmod(0o600)
+    # Readable by the unprivileged user the check runs as; the env file stays root's (the module reads it).
+    for path in (base, *release.rglob("*"), release):
+        if path.is_dir():
+            path.chmod(0o755)
+    try:
+        yield {"release": str(release), "env_file": str(env_file), "secret": DJANGO_SECRET}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

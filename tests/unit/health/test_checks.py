@@ -324,7 +324,8 @@ def test_django_pending_migrations_are_critical_and_secrets_hidden(deps):
     deps.commands["check --deploy"] = (1, "", "Traceback...\nKeyError: super-secret-value\n")
     out = run(deps, "django", {"release": "/r", "env_file": "/env"})
     assert out.status == "critical"
-    assert "migrate --check: pending: shop.0002_price" in out.message
+    assert "1 pending migrations: shop.0002_price" in out.message
+    assert out.details["pending_migrations"] == ["shop.0002_price"]
     assert "super-secret-value" not in out.message
     assert "KeyError: ********" in out.message
 
@@ -356,3 +357,11 @@ def test_smtp(deps):
 def test_statvfs_with_zero_totals_does_not_divide_by_zero(deps):
     deps.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=0, f_bavail=0, f_files=0, f_favail=0)
     assert run(deps, "disk", {"path": "/proc", "min_free": "1%", "min_free_inodes": "1%"}).status == "ok"
+
+
+def test_django_migrate_error_is_not_reported_as_pending(deps):
+    deps.commands["migrate --check"] = (1, "", "django.db.utils.OperationalError: connection refused\n")
+    out = run(deps, "django", {"release": "/r", "deploy": False})
+    assert out.status == "critical"
+    assert out.message == "migrate --check failed: django.db.utils.OperationalError: connection refused"
+    assert out.details["pending_migrations"] == []
