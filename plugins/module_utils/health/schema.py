@@ -115,7 +115,8 @@ def _url(value):
     value = _str(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host, got %r" % value)
+        # The value is not echoed: a URL may carry a password.
+        raise ValueError("must be an http:// or https:// URL with a host")
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:

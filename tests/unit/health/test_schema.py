@@ -121,3 +121,8 @@ def test_string_booleans_and_numbers_from_inventory_are_accepted():
     assert config.checks[0].options["active"] is True
     assert config.checks[0].options["enabled"] is False
     assert config.within == 5.0
+
+
+def test_validation_errors_do_not_echo_a_url_password():
+    errors = errors_of([{"name": "x", "http": {"url": "ftp://user:Url-Secret-1@host/"}}])
+    assert errors == ["check 'x': option 'url' must be an http:// or https:// URL with a host"]
