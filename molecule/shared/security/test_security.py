@@ -186,7 +186,8 @@ def test_release_code_read_only_for_runtime_user(stack, app_host):
     current = host.check_output(f"readlink -f {v['app_root']}/current")
     assert host.file(current).user == v["app_deploy_user"]
     assert host.file(f"{current}/manage.py").user == v["app_deploy_user"]
-    writable = host.run(f"runuser -u {v['app_user']} -- find {current} -writable -print -quit")
+    # From /, which the runtime user may read (find goes back to its working directory).
+    writable = host.run(f"cd / && runuser -u {v['app_user']} -- find {current} -writable -print -quit")
     assert writable.rc == 0 and writable.stdout == "", f"{v['app_user']} can write {writable.stdout.strip()}"
     assert host.run(f"runuser -u {v['app_user']} -- test -w {current}/manage.py").rc == 1
     assert host.run(f"runuser -u {v['app_user']} -- test -w {v['app_root']}/shared/media").rc == 0
