@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -203,3 +204,22 @@ def test_cli_nagios_output_against_the_same_servers(tmp_path, http_server, close
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stdout.startswith("HEALTH CRITICAL - 1 of 2 health checks failed: closed (tcp, critical)")
     assert "'home_time'=" in proc.stdout
+
+
+def test_ansible_doc_renders():
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    proc = subprocess.run(
+        [str(ansible_doc), "vitals.django.health"], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    for text in (
+        "within",
+        "concurrency",
+        "fail_on_unknown",
+        "expect_headers",
+        "restore_test",
+        "EXAMPLES",
+        "RETURN VALUES",
+    ):
+        assert text in proc.stdout
