@@ -24,7 +24,15 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parent / "demo"
 FAULTS = ("import-error", "health-500", "slow-start", "migration-error", "build-error", "install-error")
 MISSING = "vitals-django-no-such-package==0.0.0"
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3", "static", "media", "FAULTS")
+# Local state of a run of the project, not part of it: only at its top (catalog/static/ is source).
+TOP_LEVEL_STATE = {"db.sqlite3", "static", "media", "FAULTS", "VERSION"}
+
+
+def ignore(directory, names):
+    """shutil.copytree ignore: caches anywhere, run state at the top only."""
+    top = Path(directory) == DEMO
+    return {n for n in names if n == "__pycache__" or n.endswith(".pyc") or (top and n in TOP_LEVEL_STATE)}
+
 
 MIGRATION = """from django.db import migrations
 
@@ -49,7 +57,7 @@ def make_variant(dest, faults, label=None):
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(DEMO, dest, ignore=IGNORE)
+    shutil.copytree(DEMO, dest, ignore=ignore)
     if faults:
         (dest / "FAULTS").write_text("\n".join(sorted(faults)) + "\n", encoding="utf-8")
     if "migration-error" in faults:
