@@ -57,6 +57,9 @@ class FakePostgres:
         self._maybe_fail("count")
         return self.rows[table]
 
+    def copy_acl(self, source, target):
+        self.calls.append(("copy_acl", source, target))
+
     def swap(self, live, replacement, retired):
         self.calls.append(("swap", live, replacement, retired))
         self.databases[retired] = self.databases.pop(live, b"")
@@ -236,6 +239,14 @@ def test_table_names_are_quoted_and_anything_else_refused():
             backup.quote_ident(bad)
 
 
+def test_copy_acl_regrants_the_live_privileges_on_the_new_database():
+    sql = backup.copy_acl_sql("demo", "demo_restore_new")
+    assert "aclexplode((SELECT datacl FROM pg_database WHERE datname = 'demo'))" in sql
+    assert "REVOKE ALL ON DATABASE %I FROM PUBLIC', 'demo_restore_new'" in sql
+    with pytest.raises(backup.BackupError):
+        backup.copy_acl_sql("demo'; DROP DATABASE x; --", "demo_restore_new")
+
+
 def test_swap_renames_both_databases_in_one_statement_list():
     sql = backup.swap_sql("demo", "demo_restore_new", "demo_restore_old")
     assert sql.index('RENAME TO "demo_restore_old"') < sql.index('"demo_restore_new" RENAME TO "demo"')
@@ -348,6 +359,7 @@ def test_restore_swaps_in_a_verified_backup(config):
         ("drop", "demo_restore_old"),
         ("create", "demo_restore_new", "demo"),
         ("restore", newest, "demo_restore_new", True),
+        ("copy_acl", "demo", "demo_restore_new"),
         ("swap", "demo", "demo_restore_new", "demo_restore_old"),
         ("drop", "demo_restore_old"),
     ]

@@ -117,6 +117,22 @@ def scratch_database(db_name):
     return db_name + "_restore_test"
 
 
+def copy_acl_sql(source, target):
+    """Give `target` the database-level privileges of `source` (pg_dump leaves them out without
+    --create), e.g. the REVOKE CONNECT FROM PUBLIC of the postgresql role."""
+    quote_ident(source)
+    quote_ident(target)
+    return (
+        "DO $$ DECLARE acl record; BEGIN "
+        "IF (SELECT datacl FROM pg_database WHERE datname = '{s}') IS NOT NULL THEN "
+        "EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', '{t}'); "
+        "FOR acl IN SELECT * FROM aclexplode((SELECT datacl FROM pg_database WHERE datname = '{s}')) LOOP "
+        "EXECUTE format('GRANT %s ON DATABASE %I TO %s', acl.privilege_type, '{t}', "
+        "CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(acl.grantee::regrole::text) END); "
+        "END LOOP; END IF; END $$"
+    ).format(s=source, t=target)
+
+
 def swap_sql(live, replacement, retired):
     """One statement list, run by psql -c as one transaction: both renames happen or neither."""
     return (
@@ -247,6 +263,9 @@ class Postgres:
 
     def create(self, db_name, owner=None):
         self._run(["createdb", *(["--owner", owner] if owner else []), db_name])
+
+    def copy_acl(self, source, target):
+        self._run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", copy_acl_sql(source, target)])
 
     def swap(self, live, replacement, retired):
         """Put `replacement` in place of `live` in one transaction (renames), ending live's sessions."""
@@ -402,6 +421,7 @@ def command_restore(config, pg, name):
     pg.create(replacement, owner=config["db_owner"])
     try:
         pg.restore(os.path.join(config["backup_dir"], name), replacement, keep_owners=True)
+        pg.copy_acl(live, replacement)
     except BackupError:
         pg.drop(replacement)
         raise
