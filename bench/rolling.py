@@ -1,0 +1,127 @@
+"""Benchmark of the rolling deploy (part of `make bench`): a 2-app-host rollout under load.
+
+Runs the Molecule scenario `rolling` (lb, app1, app2, db; deploy v2, four broken v3, rollback to v1,
+each under tools/loadgen.py) with its records sent to bench/results/rolling/, then reports:
+  - per host, the time from drain to re-enabled (deploy v2 and the rollback to v1);
+  - per broken release, the time from the switch to the detected failure and to restored service;
+  - failed requests out of the total sent, per deploy (must be 0);
+and draws each deploy as a timeline PNG (bench/timeline.py). Writes bench/results/rolling.json.
+
+    .venv/bin/python bench/rolling.py            # run the scenario, then report
+    .venv/bin/python bench/rolling.py --no-run   # report on the records of the last run
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import timeline
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CASES = (
+    "deploy-v2",
+    "deploy-v3-import-error",
+    "deploy-v3-health-500",
+    "deploy-v3-slow-start",
+    "deploy-v3-migration-error",
+    "rollback-v1",
+)
+
+
+def host_phases(events):
+    """Per host, the seconds between its steps: drain -> enable, switch -> failed / restored / enable."""
+    phases = {}
+    for event in sorted(events, key=lambda e: e["t"]):
+        steps = phases.setdefault(event["host"], {})
+        steps.setdefault(event["event"], event["t"])
+    figures = {}
+    for host, steps in sorted(phases.items()):
+        figure = {}
+        for name, start, end in (
+            ("drain_to_enabled_s", "drain", "enable"),
+            ("switch_to_failure_detected_s", "switch", "failed"),
+            ("switch_to_restored_s", "switch", "restored"),
+            ("switch_to_enabled_s", "switch", "enable"),
+        ):
+            if start in steps and end in steps:
+                figure[name] = round(steps[end] - steps[start], 2)
+        if figure:
+            figures[host] = figure
+    return figures
+
+
+def case_report(directory, case):
+    summary = json.loads((directory / f"{case}-summary.json").read_text(encoding="utf-8"))
+    events_path = directory / f"{case}-events.jsonl"
+    events = timeline.load_jsonl(events_path) if events_path.exists() else []
+    return {
+        "requests": summary["total"],
+        "failed_requests": summary["failed"],
+        "by_release": summary["by_release"],
+        "latency_ms": summary["latency_ms"],
+        "hosts": host_phases(events),
+    }, events
+
+
+def report(directory):
+    cases, drawn = {}, []
+    for case in CASES:
+        if not (directory / f"{case}-summary.json").exists():
+            continue
+        cases[case], events = case_report(directory, case)
+        png = RESULTS / f"rolling-{case}.png"
+        timeline.draw(timeline.load_jsonl(directory / f"{case}-requests.jsonl"), events, case, png)
+        drawn.append(str(png.relative_to(ROOT)))
+    return {
+        "part": "rolling",
+        "app_hosts": 2,
+        "cases": cases,
+        "failed_requests": sum(c["failed_requests"] for c in cases.values()),
+        "requests": sum(c["requests"] for c in cases.values()),
+        "timelines": drawn,
+    }
+
+
+def print_report(result):
+    print(f"{'case':28} {'requests':>8} {'failed':>6}  host: seconds")
+    for case, figures in result["cases"].items():
+        hosts = "; ".join(
+            f"{host}: " + ", ".join(f"{name[:-2]} {value}" for name, value in steps.items())
+            for host, steps in figures["hosts"].items()
+        )
+        print(f"{case:28} {figures['requests']:>8} {figures['failed_requests']:>6}  {hosts}")
+    print(f"failed requests: {result['failed_requests']} of {result['requests']} (must be 0)")
+    for png in result["timelines"]:
+        print(f"timeline: {png}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-run", action="store_true", help="only report on the records of the last run")
+    args = parser.parse_args(argv)
+    directory = RESULTS / "rolling"
+    run_s = None
+    if not args.no_run:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.iterdir():
+            stale.unlink()
+        start = time.monotonic()
+        env = dict(os.environ, ROLLING_ARTIFACTS_DIR=str(directory))
+        subprocess.run(["molecule", "test", "-s", "rolling"], cwd=ROOT, env=env, check=True)
+        run_s = round(time.monotonic() - start, 1)
+    result = report(directory)
+    result["scenario_s"] = run_s
+    (RESULTS / "rolling.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print_report(result)
+    if run_s is not None:
+        print(f"molecule test -s rolling: {run_s} s")
+    return 0 if result["cases"] and result["failed_requests"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
