@@ -130,14 +130,22 @@ hosts-down-all: ## Power off and remove every lab of test hosts on this machine
 test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
-.PHONY: bench bench-backup bench-health
-bench: bench-backup bench-health ## Every benchmark (results in bench/results/)
+.PHONY: bench bench-backup bench-health bench-rolling
+bench: bench-backup bench-health bench-rolling ## Every benchmark (results in bench/results/)
 
 bench-backup: venv host-packages ## Dump and restore time of the example database with 100,000 rows
 	python3 bench/backup.py
 
 bench-health: venv host-packages ## One health task with 20 checks vs. 20 builtin tasks, on a test host
 	python3 bench/health.py
+
+# matplotlib for the timeline PNGs: only the benchmark needs it, so it stays out of requirements.txt.
+$(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench-rolling: venv host-packages $(BIN)/.bench-installed ## Rolling deploy of 2 app hosts under load: timings, failed requests, timeline PNGs
+	$(BIN)/python bench/rolling.py
 
 .PHONY: clean
 clean: ## Remove build output and caches (not the venv)
