@@ -101,7 +101,7 @@ def print_report(result):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--no-run", action="store_true", help="only report on the records of the last run")
     args = parser.parse_args(argv)
     directory = RESULTS / "rolling"

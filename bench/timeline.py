@@ -90,7 +90,7 @@ def draw(requests, events, title, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--requests", required=True, help="loadgen JSON lines")
     parser.add_argument("--events", help="deploy events JSON lines")
     parser.add_argument("--title", default="rolling deploy")

@@ -258,7 +258,7 @@ def run(args, out):
     headers = {"Host": args.host_header or target.hostname, "Connection": "close", "User-Agent": "vitals-loadgen"}
     budget = Budget(args.max_requests, args.max_duration)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: budget.stop("signal"))
+        signal.signal(signum, lambda *args: budget.stop("signal"))
     records, lock = [], threading.Lock()
 
     def sink(record):
@@ -273,7 +273,7 @@ def run(args, out):
         threading.Thread(
             target=client_loop, args=(budget, interval, lambda: one_request(connect, target.path, headers), sink)
         )
-        for _ in range(args.concurrency)
+        for client in range(args.concurrency)
     ]
     if args.stop_file:
         threads.append(threading.Thread(target=watch_stop_file, args=(budget, args.stop_file), daemon=True))
@@ -287,7 +287,7 @@ def run(args, out):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--url", required=True, help="http(s) URL on loopback or a lab host")
     parser.add_argument("--lab", help="testhosts lab whose host addresses may be targeted")
     parser.add_argument("--state-root", default=STATE_ROOT, help="testhosts state directory")

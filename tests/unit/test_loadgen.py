@@ -89,7 +89,7 @@ def test_parse_args_rejects_unbounded_runs(capsys):
 
 def test_budget_stops_at_max_requests():
     budget = loadgen.Budget(3, 60)
-    assert [budget.take() for _ in range(5)] == [True, True, True, False, False]
+    assert [budget.take() for attempt in range(5)] == [True, True, True, False, False]
     assert budget.reason == "max-requests"
     assert budget.stopped.is_set()
 
@@ -221,14 +221,14 @@ def test_main_records_every_request_of_a_real_run(server, tmp_path, capsys):
 
 def test_main_counts_500_and_connection_errors(server, tmp_path):
     port = server.server_address[1]
-    rc, _, summary = run_main(tmp_path, "--url", f"http://127.0.0.1:{port}/fail", "--max-requests", "6")
+    rc, dummy, summary = run_main(tmp_path, "--url", f"http://127.0.0.1:{port}/fail", "--max-requests", "6")
     assert rc == 0
     assert json.loads(summary.read_text())["non_2xx"] == 6
 
     closed = server.server_address[1]
     server.shutdown()
     server.server_close()
-    rc, _, summary = run_main(tmp_path, "--url", f"http://127.0.0.1:{closed}/", "--max-requests", "4")
+    rc, dummy, summary = run_main(tmp_path, "--url", f"http://127.0.0.1:{closed}/", "--max-requests", "4")
     result = json.loads(summary.read_text())
     assert (result["errors"], result["failed"]) == (4, 4)
 
@@ -237,7 +237,7 @@ def test_main_stops_when_the_stop_file_appears(server, tmp_path):
     port = server.server_address[1]
     stop = tmp_path / "stop"
     threading.Timer(0.5, stop.touch).start()
-    rc, _, summary = run_main(
+    rc, dummy, summary = run_main(
         tmp_path, "--url", f"http://127.0.0.1:{port}/", "--rate", "20", "--stop-file", str(stop), "--max-duration", "30"
     )
     result = json.loads(summary.read_text())
@@ -248,7 +248,9 @@ def test_main_stops_when_the_stop_file_appears(server, tmp_path):
 
 def test_main_stops_at_max_duration(server, tmp_path):
     port = server.server_address[1]
-    rc, _, summary = run_main(tmp_path, "--url", f"http://127.0.0.1:{port}/", "--rate", "20", "--max-duration", "0.5")
+    rc, dummy, summary = run_main(
+        tmp_path, "--url", f"http://127.0.0.1:{port}/", "--rate", "20", "--max-duration", "0.5"
+    )
     result = json.loads(summary.read_text())
     assert (rc, result["stop_reason"]) == (0, "max-duration")
     assert 0 < result["total"] <= 15
