@@ -93,7 +93,8 @@ molecule: venv host-packages ## Every Molecule scenario on real test hosts
 		if [ "$$s" = default ]; then releases="$(MOLECULE_RELEASES)"; else releases=trixie; fi; \
 		for r in $$releases; do \
 			echo "=== molecule test -s $$s ($$r)"; \
-			VITALS_TEST_RELEASE=$$r molecule test -s $$s || exit 1; \
+			log_test=$$([ "$$r" = trixie ] && echo 1 || echo 0); \
+			VITALS_TEST_RELEASE=$$r VITALS_SECURITY_LOG_TEST=$$log_test molecule test -s $$s || exit 1; \
 		done; \
 	done
 

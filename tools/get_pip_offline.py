@@ -7,6 +7,7 @@ flags (--no-setuptools, --no-wheel) are not pip flags, so they are dropped.
 """
 
 import glob
+import importlib
 import os
 import sys
 
@@ -19,7 +20,7 @@ def main():
     if not wheels:
         sys.exit("no pip wheel beside %s: run `make sanity`, which downloads it" % __file__)
     sys.path.insert(0, wheels[-1])
-    from pip._internal.cli.main import main as pip_main  # pylint: disable=import-outside-toplevel
+    pip_main = importlib.import_module("pip._internal.cli.main").main
 
     args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_FLAGS]
     sys.exit(pip_main(["install", "--upgrade", "--force-reinstall"] + args))

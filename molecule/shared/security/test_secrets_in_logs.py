@@ -8,12 +8,18 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import securitylib as lib
 from test_security import host_secrets
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 PLAYBOOK = os.environ.get("VITALS_SECURITY_PLAYBOOK", str(PROJECT / "playbooks" / "site.yml"))
 PROBE = str(Path(__file__).with_name("leak_probe.yml"))
+
+# make test runs it once (Debian 13): the log comes from the controller, not the host's release.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("VITALS_SECURITY_LOG_TEST", "1") == "0", reason="VITALS_SECURITY_LOG_TEST=0"
+)
 
 
 def playbook(inventory, path):

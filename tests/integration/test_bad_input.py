@@ -1,0 +1,71 @@
+"""Bad input stops `site.yml` before any change, with a message naming the variable (issues 4, 7).
+
+The host is an unreachable documentation address (192.0.2.1, RFC 5737): validation runs on the
+controller, so a run that gets past it fails UNREACHABLE instead of a clear error, and nothing
+can change anywhere."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = {
+    "app_secret_key": "x7Kq2vLp9RzT4mWn8YbC3dFh6JsG1aEu5NoP0iQr2tVy-Hk8Zc",
+    "app_db_password": "pA55w0rd-long-enough",
+}
+INVENTORY = """\
+all:
+  hosts:
+    aio:
+      ansible_host: 192.0.2.1
+      ansible_ssh_common_args: -o ConnectTimeout=2
+  children:
+    db: {hosts: {aio: {}}}
+    app: {hosts: {aio: {}}}
+"""
+
+
+def run_site(tmp_path, extra):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(INVENTORY)
+    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "site.yml")]
+    for name, value in extra.items():
+        args += ["-e", f"{name}={value}"]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=300)
+    return res.returncode, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"app_db_port": "99999"}, "app_db_port must be a port number"),
+        ({"app_db_port": "not-a-port"}, "app_db_port"),
+        ({"app_tls": "maybe"}, "app_tls"),
+        ({"app_name": "Bad-Name"}, "app_name must match"),
+        ({"app_secret_key": "changeme"}, "app_secret_key is a placeholder"),
+        ({"app_db_password": "changeme"}, "app_db_password is a placeholder"),
+        ({"app_db_password": None}, "app_db_password"),
+    ],
+    ids=["port-range", "port-type", "bool-type", "app-name", "secret-key-placeholder", "password-placeholder", "password-missing"],
+)
+def test_bad_input_stops_before_any_change(tmp_path, override, expected):
+    extra = {**GOOD, **override}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    rc, log = run_site(tmp_path, extra)
+    assert rc != 0
+    assert expected in log, log[-3000:]
+    assert "UNREACHABLE" not in log, "validation let the run reach the host:\n" + log[-3000:]
+    # The placeholder values never reach the output with the good secrets.
+    for secret in GOOD.values():
+        assert secret not in log
+
+
+def test_good_input_gets_past_validation(tmp_path):
+    """The control case: the same run with valid settings does try to reach the host."""
+    rc, log = run_site(tmp_path, GOOD)
+    assert rc != 0
+    assert "UNREACHABLE" in log, log[-3000:]
