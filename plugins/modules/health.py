@@ -25,14 +25,17 @@ requirements:
   - requests (python3-requests), for C(http) checks
   - psycopg2 (python3-psycopg2) or psycopg 3 (python3-psycopg), for C(postgres) checks
   - A check whose library is missing ends C(unknown) with a message saying what to install.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Checks only read; they run in check mode as well. C(command) checks must be read-only commands.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   checks:
     description:

@@ -17,14 +17,17 @@ description:
   - Runs where the task runs; the role delegates it to the controller.
 author:
   - vitals.django developers (@vitals-django)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the artifact is built in memory to report its sha256; O(dest) is not written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   dest:
     description: Path of the artifact to write.

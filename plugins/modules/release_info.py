@@ -16,19 +16,19 @@ description:
   - Read-only; never changes anything.
 author:
   - vitals.django developers (@vitals-django)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - vitals.django.release
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
-  root:
-    description: The app root holding C(releases/) and C(current).
-    type: path
-    required: true
   artifact_sha256:
     description: sha256 of the artifact about to be deployed; RV(reuse) names a finished release that holds it.
     type: str

@@ -14,19 +14,18 @@ description:
 author:
   - vitals.django developers (@vitals-django)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - vitals.django.release
   - ansible.builtin.files
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+  platform:
+    support: full
+    platforms: posix
 options:
-  root:
-    description: The app root holding C(releases/).
-    type: path
-    required: true
   id:
     description: Release id (C(%Y%m%dT%H%M%SZ), UTC).
     type: str

@@ -16,18 +16,18 @@ description:
   - Does nothing when the release is already live and recorded so.
 author:
   - vitals.django developers (@vitals-django)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - vitals.django.release
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+  platform:
+    support: full
+    platforms: posix
 options:
-  root:
-    description: The app root holding C(releases/) and C(current).
-    type: path
-    required: true
   id:
     description: Id of the release to make live.
     type: str
