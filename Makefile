@@ -131,8 +131,21 @@ hosts-down-all: ## Power off and remove every lab of test hosts on this machine
 test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
-.PHONY: bench bench-backup bench-health bench-rolling
-bench: bench-backup bench-health bench-rolling ## Every benchmark (results in bench/results/)
+.PHONY: bench bench-backup bench-health bench-rolling bench-converge bench-serving bench-report
+# Every part runs even when an earlier one misses its target, so the table is always whole;
+# converge keeps its converged host for serving (which removes it), instead of a second converge.
+bench: venv host-packages $(BIN)/.bench-installed ## Every benchmark, one table (bench/results.json, bench/results/)
+	@failed=""; \
+	$(MAKE) --no-print-directory bench-health || failed="$$failed health"; \
+	$(BIN)/python bench/converge.py --keep || failed="$$failed converge"; \
+	$(BIN)/python bench/serving.py --reuse || failed="$$failed serving"; \
+	$(MAKE) --no-print-directory bench-rolling || failed="$$failed rolling"; \
+	$(MAKE) --no-print-directory bench-backup || failed="$$failed backup"; \
+	$(BIN)/python bench/report.py || failed="$$failed report"; \
+	if [ -n "$$failed" ]; then echo "make bench: failed or missed a target:$$failed"; exit 1; fi
+
+bench-report: venv ## The table of the last results (bench/results/*.json -> bench/results.json)
+	$(BIN)/python bench/report.py
 
 bench-backup: venv host-packages ## Dump and restore time of the example database with 100,000 rows
 	python3 bench/backup.py
@@ -147,6 +160,12 @@ $(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
 
 bench-rolling: venv host-packages $(BIN)/.bench-installed ## Rolling deploy of 2 app hosts under load: timings, failed requests, timeline PNGs
 	$(BIN)/python bench/rolling.py
+
+bench-converge: venv host-packages ## First site.yml on a fresh all-in-one host vs. a no-op re-run
+	$(BIN)/python bench/converge.py
+
+bench-serving: venv host-packages ## nginx vs. gunicorn alone (/ and a static file) and the stack's memory, on a converged host
+	$(BIN)/python bench/serving.py
 
 .PHONY: clean
 clean: ## Remove build output and caches (not the venv)

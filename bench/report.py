@@ -1,0 +1,271 @@
+"""The table of `make bench`: every part's figure, ratio, target and raw times, from bench/results/*.json.
+
+Reads the result of each part (verify: health.json, converge.json, rolling.json, serving.json,
+backup.json, memory.json), prints one table, writes bench/results.json (the rows plus every
+part's full result) and bench/results/README-table.md (the same table in Markdown, for the
+README's performance section). A part without a result shows as missing.
+
+    .venv/bin/python bench/report.py
+
+Exits 1 when a part is missing or a target is not met.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+# (part, result file), in the issue's order.
+PARTS = (
+    ("1 verify", "health.json"),
+    ("2 converge", "converge.json"),
+    ("3 rolling", "rolling.json"),
+    ("4 serving", "serving.json"),
+    ("5 backup", "backup.json"),
+    ("6 memory", "memory.json"),
+)
+COLUMNS = ("part", "figure", "ratio", "target", "result", "raw")
+
+
+def row(part, figure, ratio, target, met, *, raw):
+    """met: True / False, or None for a figure that has no target (reported, not judged)."""
+    return {
+        "part": part,
+        "figure": figure,
+        "ratio": ratio,
+        "target": target,
+        "result": {True: "pass", False: "FAIL", None: "-"}[met],
+        "raw": raw,
+    }
+
+
+def verify_rows(part, data):
+    return [
+        row(
+            part,
+            "20 checks: builtin tasks / one health task",
+            "%.1fx" % data["ratio"],
+            ">= %gx" % data["target_ratio"],
+            data["ratio"] >= data["target_ratio"],
+            raw="health task %.2f s, 20 builtin tasks %.2f s (medians of %d)"
+            % (data["module_task_s"], data["builtin_tasks_s"], len(data.get("module_samples_s", [])) or 1),
+        )
+    ]
+
+
+def converge_rows(part, data):
+    first, noop = data["first"], data["noop"]
+    return [
+        row(
+            part,
+            "site.yml no-op re-run / first run",
+            "%.2f" % data["ratio"],
+            "<= %g" % data["target_ratio"],
+            data["ratio"] <= data["target_ratio"],
+            raw="first %.1f s (%d tasks, %d changed), no-op %.1f s (%d tasks)"
+            % (data["first_s"], first["tasks"], first["changed"], data["noop_s"], noop["tasks"]),
+        ),
+        row(
+            part,
+            "changed tasks in the no-op run",
+            "%d" % noop["changed"],
+            "0",
+            noop["changed"] == 0,
+            raw=", ".join(data.get("noop_changed_tasks", [])) or "none",
+        ),
+    ]
+
+
+def _host_figure(cases, case, name):
+    hosts = cases.get(case, {}).get("hosts", {})
+    return ", ".join("%s %.1f s" % (host, figures[name]) for host, figures in hosts.items() if name in figures)
+
+
+def rolling_rows(part, data):
+    cases = data["cases"]
+    broken = {name: case for name, case in cases.items() if name.startswith("deploy-v3")}
+    detected = [
+        figures["switch_to_failure_detected_s"]
+        for case in broken.values()
+        for figures in case["hosts"].values()
+        if "switch_to_failure_detected_s" in figures
+    ]
+    restored = [
+        figures["switch_to_restored_s"]
+        for case in broken.values()
+        for figures in case["hosts"].values()
+        if "switch_to_restored_s" in figures
+    ]
+    rows = [
+        row(
+            part,
+            "failed requests during %d deploys under load" % len(cases),
+            "%d / %d" % (data["failed_requests"], data["requests"]),
+            "0 failed",
+            bool(cases) and data["failed_requests"] == 0,
+            raw="; ".join("%s %d/%d" % (name, c["failed_requests"], c["requests"]) for name, c in cases.items()),
+        ),
+        row(
+            part,
+            "drain to re-enabled, per app host",
+            "-",
+            "-",
+            None,
+            raw="deploy v2: %s; rollback v1: %s"
+            % (
+                _host_figure(cases, "deploy-v2", "drain_to_enabled_s"),
+                _host_figure(cases, "rollback-v1", "drain_to_enabled_s"),
+            ),
+        ),
+    ]
+    if detected:
+        rows.append(
+            row(
+                part,
+                "bad release: switch to detected / to restored",
+                "-",
+                "-",
+                None,
+                raw="detected in %.1f-%.1f s, service restored in %.1f-%.1f s (%d broken releases)"
+                % (min(detected), max(detected), min(restored or [0]), max(restored or [0]), len(broken)),
+            )
+        )
+    return rows
+
+
+def serving_rows(part, data):
+    page, static = data["page"], data["static"]
+    return [
+        row(
+            part,
+            "/ (database page): nginx / gunicorn alone",
+            "%.2f" % page["ratio"],
+            ">= %g" % page["target_ratio"],
+            page["ratio"] >= page["target_ratio"],
+            raw="nginx %.0f req/s, gunicorn %.0f req/s (%d workers)"
+            % (page["nginx_page_rps"], page["gunicorn_page_rps"], data["gunicorn_workers"]),
+        ),
+        row(
+            part,
+            "static file: nginx / the app",
+            "%.1fx" % static["ratio"],
+            ">= %gx" % static["target_ratio"],
+            static["ratio"] >= static["target_ratio"],
+            raw="nginx %.0f req/s, django static serve %.0f req/s"
+            % (static["nginx_static_rps"], static["app_static_rps"]),
+        ),
+    ]
+
+
+def backup_rows(part, data):
+    return [
+        row(
+            part,
+            "dump / restore test / restore, %d rows" % data["rows"],
+            "-",
+            "-",
+            None,
+            raw="dump %.2f s (%.1f MB), restore test %.2f s, restore %.2f s"
+            % (data["dump_s"], data["dump_bytes"] / 1e6, data["restore_test_s"], data["restore_s"]),
+        )
+    ]
+
+
+def memory_rows(part, data):
+    idle, busy = data["idle"]["stack"], data["under_load"]["stack"]
+
+    def parts(summary):
+        return ", ".join("%s %.0f" % (name, p["rss_mib"]) for name, p in summary["parts"].items())
+
+    return [
+        row(
+            part,
+            "stack RSS under load / idle",
+            "%.2f" % (busy["rss_mib"] / idle["rss_mib"]) if idle["rss_mib"] else "-",
+            "-",
+            None,
+            raw="idle %.0f MiB RSS, %.0f MiB PSS (%s); under load %.0f MiB RSS, %.0f MiB PSS (%s)"
+            % (
+                idle["rss_mib"],
+                idle["pss_mib"],
+                parts(data["idle"]),
+                busy["rss_mib"],
+                busy["pss_mib"],
+                parts(data["under_load"]),
+            ),
+        )
+    ]
+
+
+ROWS = {
+    "health.json": verify_rows,
+    "converge.json": converge_rows,
+    "rolling.json": rolling_rows,
+    "serving.json": serving_rows,
+    "backup.json": backup_rows,
+    "memory.json": memory_rows,
+}
+
+
+def build(results):
+    """results: file name -> parsed result (absent when the part did not run)."""
+    rows = []
+    for part, name in PARTS:
+        if name not in results:
+            rows.append(row(part, "no result (bench/results/%s)" % name, "-", "-", False, raw="-"))
+            continue
+        try:
+            rows.extend(ROWS[name](part, results[name]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            # An old or partial result file: say so in its row rather than lose the table.
+            rows.append(row(part, "unreadable %s (%s: %s)" % (name, type(exc).__name__, exc), "-", "-", False, raw="-"))
+    return rows
+
+
+def text_table(rows):
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS[:-1]}
+    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS[:-1]) + "  raw"]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS[:-1]) + "  " + r["raw"] for r in rows]
+    return "\n".join(lines)
+
+
+def markdown_table(rows):
+    def cell(value):
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def load_results(directory):
+    results = {}
+    for _part, name in PARTS:
+        path = directory / name
+        if path.exists():
+            results[name] = json.loads(path.read_text(encoding="utf-8"))
+    return results
+
+
+def main():
+    results = load_results(RESULTS)
+    rows = build(results)
+    passed = all(r["result"] != "FAIL" for r in rows)
+    print(text_table(rows))
+    summary = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "make bench",
+        "all_targets_met": passed,
+        "rows": rows,
+        "parts": results,
+    }
+    (REPO / "bench" / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "README-table.md").write_text(markdown_table(rows), encoding="utf-8")
+    print("wrote bench/results.json and bench/results/README-table.md")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""bench/report.py: one row set per part, missing parts, and the two table formats."""
+
+import importlib.util
+import pathlib
+
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "report.py"
+_SPEC = importlib.util.spec_from_file_location("report", _PATH)
+report = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(report)
+
+RESULTS = {
+    "health.json": {"ratio": 6.36, "target_ratio": 5.0, "module_task_s": 3.99, "builtin_tasks_s": 25.4},
+    "converge.json": {
+        "ratio": 0.31,
+        "target_ratio": 0.25,
+        "first_s": 200.0,
+        "noop_s": 62.0,
+        "first": {"tasks": 184, "changed": 75},
+        "noop": {"tasks": 160, "changed": 1},
+        "noop_changed_tasks": ["Restart x"],
+    },
+    "rolling.json": {
+        "failed_requests": 0,
+        "requests": 300,
+        "cases": {
+            "deploy-v2": {
+                "requests": 100,
+                "failed_requests": 0,
+                "hosts": {"app1": {"drain_to_enabled_s": 16.5}, "app2": {"drain_to_enabled_s": 17.3}},
+            },
+            "deploy-v3-health-500": {
+                "requests": 100,
+                "failed_requests": 0,
+                "hosts": {"app1": {"switch_to_failure_detected_s": 24.6, "switch_to_restored_s": 31.8}},
+            },
+            "rollback-v1": {"requests": 100, "failed_requests": 0, "hosts": {"app1": {"drain_to_enabled_s": 24.2}}},
+        },
+    },
+    "serving.json": {
+        "gunicorn_workers": 5,
+        "page": {"ratio": 0.9, "target_ratio": 0.85, "nginx_page_rps": 90.0, "gunicorn_page_rps": 100.0},
+        "static": {"ratio": 12.0, "target_ratio": 10.0, "nginx_static_rps": 1200.0, "app_static_rps": 100.0},
+    },
+    "backup.json": {"rows": 100000, "dump_s": 1.8, "dump_bytes": 3225405, "restore_test_s": 2.4, "restore_s": 4.3},
+    "memory.json": {
+        "idle": {"stack": {"rss_mib": 200.0, "pss_mib": 150.0}, "parts": {"nginx": {"rss_mib": 10.0}}},
+        "under_load": {"stack": {"rss_mib": 250.0, "pss_mib": 180.0}, "parts": {"nginx": {"rss_mib": 12.0}}},
+    },
+}
+
+
+def by_figure(rows):
+    return {row["figure"]: row for row in rows}
+
+
+def test_every_part_has_rows_and_targets_are_judged():
+    rows = report.build(RESULTS)
+    assert {row["part"] for row in rows} == {part for part, _file in report.PARTS}
+    figures = by_figure(rows)
+    assert figures["20 checks: builtin tasks / one health task"]["result"] == "pass"
+    assert figures["site.yml no-op re-run / first run"]["result"] == "FAIL"
+    assert figures["changed tasks in the no-op run"]["raw"] == "Restart x"
+    assert figures["/ (database page): nginx / gunicorn alone"]["ratio"] == "0.90"
+    assert figures["static file: nginx / the app"]["ratio"] == "12.0x"
+    assert figures["failed requests during 3 deploys under load"]["ratio"] == "0 / 300"
+    assert figures["stack RSS under load / idle"]["ratio"] == "1.25"
+    assert figures["stack RSS under load / idle"]["result"] == "-"
+    drain = figures["drain to re-enabled, per app host"]["raw"]
+    assert drain == "deploy v2: app1 16.5 s, app2 17.3 s; rollback v1: app1 24.2 s"
+    assert "detected in 24.6-24.6 s" in figures["bad release: switch to detected / to restored"]["raw"]
+
+
+def test_missing_and_unreadable_parts_fail():
+    results = {"health.json": {"ratio": 1.0}}
+    rows = report.build(results)
+    assert rows[0]["figure"].startswith("unreadable health.json (KeyError")
+    assert all(row["result"] == "FAIL" for row in rows)
+    assert rows[1]["figure"] == "no result (bench/results/converge.json)"
+
+
+def test_tables():
+    rows = [report.row("1 x", "a | b", "2.0x", ">= 1x", True, raw="1 s")]
+    assert report.markdown_table(rows).splitlines() == [
+        "| part | figure | ratio | target | result | raw |",
+        "|---|---|---|---|---|---|",
+        "| 1 x | a \\| b | 2.0x | >= 1x | pass | 1 s |",
+    ]
+    text = report.text_table(rows).splitlines()
+    assert text[0].split() == ["part", "figure", "ratio", "target", "result", "raw"]
+    assert text[1].endswith("pass    1 s")
+
+
+def test_load_results_reads_what_exists(tmp_path):
+    (tmp_path / "backup.json").write_text('{"rows": 1}', encoding="utf-8")
+    assert report.load_results(tmp_path) == {"backup.json": {"rows": 1}}
