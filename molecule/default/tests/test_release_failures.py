@@ -1,4 +1,5 @@
-"""A release that cannot be prepared leaves the live one serving (issue 4): run deploy.yml with
+"""Deploys that must not change anything (issues 4, 6): a second deploy while the lock is held, and
+a release that cannot be prepared, which leaves the live one serving: run deploy.yml with
 a copy of the demo whose requirements cannot be installed on the host, then check that `current`
 did not move, the new release is kept and marked failed with the reason, and the site answers.
 """
@@ -24,6 +25,32 @@ def releases(host):
     return found
 
 
+def deploy(*extra_vars):
+    """Run playbooks/deploy.yml against the scenario's host: (rc, output)."""
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    argv.append(str(PROJECT / "playbooks" / "deploy.yml"))
+    for extra in extra_vars:
+        argv += ["-e", extra]
+    run = subprocess.run(argv, capture_output=True, text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_a_second_deploy_stops_at_the_lock(host):
+    """A deploy that finds the lock held stops before any change and leaves the holder's lock."""
+    lock = "/var/lib/vitals/deploy/demo.lock"
+    live_before = host.file("/srv/demo/current").linked_to
+    host.run_expect([0], f'mkdir -p {lock} && echo \'{{"playbook": "held by the test"}}\' > {lock}/owner.json')
+    try:
+        rc, log = deploy("deploy_backup=false")
+        assert rc != 0, log[-3000:]
+        assert "Another deploy of demo holds the lock" in log, log[-3000:]
+        assert "held by the test" in log
+        assert host.file(lock).is_directory, "the failed run removed a lock it does not hold"
+        assert host.file("/srv/demo/current").linked_to == live_before
+    finally:
+        host.run(f"rm -rf {lock}")
+
+
 # The fault hides behind `python_version >= "3.12"`: Debian 12's Python 3.11 installs the release fine.
 @pytest.mark.skipif(RELEASE != "trixie", reason="the install fault needs Python >= 3.12 on the host")
 def test_install_failure_keeps_the_live_release(host, tmp_path):
@@ -34,24 +61,8 @@ def test_install_failure_keeps_the_live_release(host, tmp_path):
         [sys.executable, str(PROJECT / "examples" / "make_variant.py"), str(source), "--fault", "install-error"],
         check=True,
     )
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(PROJECT / "playbooks" / "deploy.yml"),
-            "-e",
-            f"release_source_dir={source}",
-            "-e",
-            "deploy_backup=false",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
-    )
-    log = run.stdout + run.stderr
-    assert run.returncode != 0, log[-3000:]
+    rc, log = deploy(f"release_source_dir={source}", "deploy_backup=false")
+    assert rc != 0, log[-3000:]
     assert "vitals-django-no-such-package" in log, log[-3000:]
     assert host.file("/srv/demo/current").linked_to == live_before
     new = {rid: r for rid, r in releases(host).items() if rid not in before}
