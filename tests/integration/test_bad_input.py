@@ -50,7 +50,15 @@ def run_site(tmp_path, extra):
         ({"app_db_password": "changeme"}, "app_db_password is a placeholder"),
         ({"app_db_password": None}, "app_db_password"),
     ],
-    ids=["port-range", "port-type", "bool-type", "app-name", "secret-key-placeholder", "password-placeholder", "password-missing"],
+    ids=[
+        "port-range",
+        "port-type",
+        "bool-type",
+        "app-name",
+        "secret-key-placeholder",
+        "password-placeholder",
+        "password-missing",
+    ],
 )
 def test_bad_input_stops_before_any_change(tmp_path, override, expected):
     extra = {**GOOD, **override}
