@@ -135,13 +135,13 @@ test: venv host-packages lint sanity unit integration molecule leak-check ## Eve
 # Every part runs even when an earlier one misses its target, so the table is always whole;
 # converge keeps its converged host for serving (which removes it), instead of a second converge.
 bench: venv host-packages $(BIN)/.bench-installed ## Every benchmark, one table (bench/results.json, bench/results/)
-	@failed=""; \
+	@failed=""; since=$$(date +%s); \
 	$(MAKE) --no-print-directory bench-health || failed="$$failed health"; \
 	$(BIN)/python bench/converge.py --keep || failed="$$failed converge"; \
 	$(BIN)/python bench/serving.py --reuse || failed="$$failed serving"; \
 	$(MAKE) --no-print-directory bench-rolling || failed="$$failed rolling"; \
 	$(MAKE) --no-print-directory bench-backup || failed="$$failed backup"; \
-	$(BIN)/python bench/report.py || failed="$$failed report"; \
+	$(BIN)/python bench/report.py --since $$since || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed or missed a target:$$failed"; exit 1; fi
 
 bench-report: venv ## The table of the last results (bench/results/*.json -> bench/results.json)

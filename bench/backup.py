@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +190,7 @@ def main():
         "table": "catalog_item",
         "runs": RUNS,
         **figures,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = REPO / "bench" / "results" / "backup.json"
     out.parent.mkdir(parents=True, exist_ok=True)

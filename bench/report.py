@@ -5,11 +5,13 @@ backup.json, memory.json), prints one table, writes bench/results.json (the rows
 part's full result) and bench/results/README-table.md (the same table in Markdown, for the
 README's performance section). A part without a result shows as missing.
 
-    .venv/bin/python bench/report.py
+    .venv/bin/python bench/report.py [--since EPOCH_SECONDS]
 
-Exits 1 when a part is missing or a target is not met.
+Exits 1 when a part is missing or stale (with --since, `make bench` passes its start: a part
+that failed before writing its result leaves an earlier one behind) or a target is not met.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -209,18 +211,26 @@ ROWS = {
 }
 
 
-def build(results):
-    """results: file name -> parsed result (absent when the part did not run)."""
+def build(results, stale=()):
+    """results: file name -> parsed result (absent when the part did not run). stale: the result
+    files this run did not write (its part failed before writing); shown, not counted as passed."""
     rows = []
     for part, name in PARTS:
         if name not in results:
             rows.append(row(part, "no result (bench/results/%s)" % name, "-", "-", False, raw="-"))
             continue
         try:
-            rows.extend(ROWS[name](part, results[name]))
+            part_rows = ROWS[name](part, results[name])
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             # An old or partial result file: say so in its row rather than lose the table.
-            rows.append(row(part, "unreadable %s (%s: %s)" % (name, type(exc).__name__, exc), "-", "-", False, raw="-"))
+            part_rows = [
+                row(part, "unreadable %s (%s: %s)" % (name, type(exc).__name__, exc), "-", "-", False, raw="-")
+            ]
+        if name in stale:
+            for earlier in part_rows:
+                earlier["result"] = "stale"
+                earlier["raw"] += " [an earlier run's result: this run did not write it]"
+        rows.extend(part_rows)
     return rows
 
 
@@ -249,15 +259,29 @@ def load_results(directory):
     return results
 
 
-def main():
+def stale_files(directory, since):
+    """Result files last written before `since` (seconds since the epoch)."""
+    return {name for _part, name in PARTS if (directory / name).exists() and (directory / name).stat().st_mtime < since}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--since",
+        type=float,
+        help="start of this run (seconds since the epoch): results written before it are stale",
+    )
+    args = parser.parse_args(argv)
     results = load_results(RESULTS)
-    rows = build(results)
-    passed = all(r["result"] != "FAIL" for r in rows)
+    stale = stale_files(RESULTS, args.since) if args.since else set()
+    rows = build(results, stale)
+    passed = all(r["result"] == "pass" or r["result"] == "-" for r in rows)
     print(text_table(rows))
     summary = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "make bench",
         "all_targets_met": passed,
+        "stale": sorted(stale),
         "rows": rows,
         "parts": results,
     }

@@ -116,6 +116,9 @@ def main(argv=None):
         run_s = round(time.monotonic() - start, 1)
     result = report(directory)
     result["scenario_s"] = run_s
+    # With --no-run the records are older than now: only a run dates its result.
+    if run_s is not None:
+        result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     (RESULTS / "rolling.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print_report(result)
     if run_s is not None:

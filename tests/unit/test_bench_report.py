@@ -1,6 +1,7 @@
 """bench/report.py: one row set per part, missing parts, and the two table formats."""
 
 import importlib.util
+import os
 import pathlib
 
 _PATH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "report.py"
@@ -76,6 +77,35 @@ def test_missing_and_unreadable_parts_fail():
     assert rows[0]["figure"].startswith("unreadable health.json (KeyError")
     assert all(row["result"] == "FAIL" for row in rows)
     assert rows[1]["figure"] == "no result (bench/results/converge.json)"
+
+
+def test_stale_parts_are_shown_but_not_passed():
+    rows = report.build(RESULTS, stale={"rolling.json"})
+    rolling = [row for row in rows if row["part"] == "3 rolling"]
+    assert {row["result"] for row in rolling} == {"stale"}
+    assert all(row["raw"].endswith("this run did not write it]") for row in rolling)
+    assert by_figure(rows)["20 checks: builtin tasks / one health task"]["result"] == "pass"
+
+
+def test_stale_files_are_the_ones_written_before_the_run(tmp_path):
+    (tmp_path / "health.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "rolling.json").write_text("{}", encoding="utf-8")
+    os.utime(tmp_path / "rolling.json", (1000, 1000))
+    assert report.stale_files(tmp_path, 2000) == {"rolling.json"}
+
+
+def test_main_writes_both_tables(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "backup.json").write_text(
+        '{"rows": 1, "dump_s": 1, "dump_bytes": 1, "restore_test_s": 1, "restore_s": 1}', encoding="utf-8"
+    )
+    monkeypatch.setattr(report, "REPO", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", results)
+    assert report.main([]) == 1  # the other parts are missing
+    assert "5 backup" in capsys.readouterr().out
+    assert (results / "README-table.md").read_text(encoding="utf-8").startswith("| part |")
+    assert (tmp_path / "bench" / "results.json").exists()
 
 
 def test_tables():
