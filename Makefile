@@ -134,13 +134,14 @@ test: venv host-packages lint sanity unit integration molecule leak-check ## Eve
 .PHONY: bench bench-backup bench-health bench-rolling bench-converge bench-serving bench-report
 # Every part runs even when an earlier one misses its target, so the table is always whole;
 # converge keeps its converged host for serving (which removes it), instead of a second converge.
+# The parts' commands, not $(MAKE) bench-*: make -n runs any recipe line that names $(MAKE).
 bench: venv host-packages $(BIN)/.bench-installed ## Every benchmark, one table (bench/results.json, bench/results/)
 	@failed=""; since=$$(date +%s); \
-	$(MAKE) --no-print-directory bench-health || failed="$$failed health"; \
+	$(BIN)/python bench/health.py || failed="$$failed health"; \
 	$(BIN)/python bench/converge.py --keep || failed="$$failed converge"; \
 	$(BIN)/python bench/serving.py --reuse || failed="$$failed serving"; \
-	$(MAKE) --no-print-directory bench-rolling || failed="$$failed rolling"; \
-	$(MAKE) --no-print-directory bench-backup || failed="$$failed backup"; \
+	$(BIN)/python bench/rolling.py || failed="$$failed rolling"; \
+	$(BIN)/python bench/backup.py || failed="$$failed backup"; \
 	$(BIN)/python bench/report.py --since $$since || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed or missed a target:$$failed"; exit 1; fi
 
