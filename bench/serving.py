@@ -11,8 +11,9 @@ this script boots lab `bench_converge` and runs site.yml once, untimed):
   and vitals-health, summed per systemd unit, at idle and in the middle of the nginx load on /.
 
 Gunicorn alone is a temporary gunicorn (a transient systemd unit, as the app's user, with the
-release's venv, the app's env file and the same /etc/gunicorn/<app>.conf.py, so the same
-workers) bound to a loopback TCP port, because wrk speaks TCP, not unix sockets. Its settings
+release's venv, the app's env file, the app unit's environment and sandboxing, and the same
+/etc/gunicorn/<app>.conf.py, so the same workers) bound to a loopback TCP port, because wrk
+speaks TCP, not unix sockets. Its settings
 differ from production's only in ROOT_URLCONF, which adds the static route in front of the app's
 URLs. It is stopped and its files removed at the end.
 
@@ -289,9 +290,49 @@ def app_settings(inventory, host):
     }
 
 
+# Keys of the app's unit that name what the temporary unit sets itself (or must not copy:
+# start, stop and restart behaviour); everything else, the sandboxing above all, is copied.
+UNIT_KEYS_NOT_COPIED = frozenset(
+    {
+        "Type",
+        "NotifyAccess",
+        "User",
+        "Group",
+        "WorkingDirectory",
+        "EnvironmentFile",
+        "ExecStart",
+        "ExecReload",
+        "KillMode",
+        "TimeoutStopSec",
+        "Restart",
+        "RestartSec",
+        "RuntimeDirectory",
+    }
+)
+
+
+def service_properties(unit_text):
+    """The [Service] settings of `systemctl cat` output as systemd-run -p arguments, less the
+    keys the temporary unit sets itself: gunicorn alone runs under the app's own sandbox, so
+    the comparison measures nginx, not systemd's hardening."""
+    properties, section = [], None
+    for raw in unit_text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        if section != "Service" or not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key = line.split("=", 1)[0].strip()
+        if key not in UNIT_KEYS_NOT_COPIED:
+            properties += ["-p", line]
+    return properties
+
+
 def start_bench_gunicorn(host, app):
     name = app["app_name"]
     root = "/srv/%s" % name
+    hardening = service_properties(host.run("systemctl cat %s.service" % name))
     host.run("rm -rf %s && mkdir -m 0755 %s" % (BENCH_DIR, BENCH_DIR))
     host.put(BENCH_DIR + "/vitals_bench_settings.py", BENCH_SETTINGS)
     host.put(BENCH_DIR + "/vitals_bench_urls.py", BENCH_URLS)
@@ -312,8 +353,7 @@ def start_bench_gunicorn(host, app):
         "WorkingDirectory=%s/current" % root,
         "-p",
         "RuntimeDirectory=%s" % BENCH_UNIT,
-        "-E",
-        "PYTHONDONTWRITEBYTECODE=1",
+        *hardening,
         "%s/current/venv/bin/gunicorn" % root,
         "--config",
         "/etc/gunicorn/%s.conf.py" % name,

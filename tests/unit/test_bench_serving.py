@@ -145,3 +145,42 @@ def test_wrk_command_is_bounded():
     argv = serving.wrk_command("https://127.0.0.1:443/", {"Host": "a.test"}, 10, 8)
     assert argv[:5] == ["wrk", "-t2", "-c8", "-d10s", "--latency"]
     assert argv[5:] == ["-H", "Host: a.test", "https://127.0.0.1:443/"]
+
+
+UNIT = """\
+# /etc/systemd/system/demo.service
+[Unit]
+Description=gunicorn of demo
+Requires=demo.socket
+
+[Service]
+Type=notify
+User=demo
+WorkingDirectory=/srv/demo/current
+Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+ExecStart=/srv/demo/current/venv/bin/gunicorn --config /etc/gunicorn/demo.conf.py config.wsgi:application
+# Not /run/demo: that holds the socket
+RuntimeDirectory=demo-gunicorn
+ProtectSystem=strict
+CapabilityBoundingSet=
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_service_properties_copy_the_sandbox_not_the_start():
+    assert serving.service_properties(UNIT) == [
+        "-p",
+        "Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1",
+        "-p",
+        "ProtectSystem=strict",
+        "-p",
+        "CapabilityBoundingSet=",
+        "-p",
+        "SystemCallFilter=@system-service",
+        "-p",
+        "SystemCallFilter=~@privileged @resources",
+    ]
