@@ -38,14 +38,16 @@ def host_vars(inventory):
     """{host: rendered variables}, from one ad-hoc debug run over every host."""
     expr = f"{{{{ hostvars[inventory_hostname] | dict2items | selectattr('key', 'match', '{VARS_RE}') | items2dict }}}}"
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    out = subprocess.run(
+    run = subprocess.run(
         ["ansible", "all", "-i", inventory, "-m", "ansible.builtin.debug", "-a", f"msg={expr}"],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         env=env,
-    ).stdout
-    hosts = json.loads(out)["plays"][0]["tasks"][0]["hosts"]
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"reading the inventory's variables failed:\n{run.stderr[-2000:]}\n{run.stdout[-3000:]}")
+    hosts = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]
     return {name: with_defaults(result["msg"]) for name, result in hosts.items()}
 
 
