@@ -36,7 +36,10 @@ def inventory_path(config):
 @functools.cache
 def host_vars(inventory):
     """{host: rendered variables}, from one ad-hoc debug run over every host."""
-    expr = f"{{{{ hostvars[inventory_hostname] | dict2items | selectattr('key', 'match', '{VARS_RE}') | items2dict }}}}"
+    # By name through the vars lookup: iterating hostvars cannot render a value that itself uses
+    # hostvars (app_db_host of a multi-host inventory).
+    names = f"query('ansible.builtin.varnames', '{VARS_RE}')"
+    expr = f"{{{{ {names} | zip(query('ansible.builtin.vars', *{names})) | community.general.dict }}}}"
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     run = subprocess.run(
         ["ansible", "all", "-i", inventory, "-m", "ansible.builtin.debug", "-a", f"msg={expr}"],
