@@ -19,10 +19,12 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchlib
+from benchlib import sh, ssh_argv
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "backupbench"
@@ -59,49 +61,16 @@ PLAYBOOK = """
 """
 
 
-def run(argv, **kwargs):
-    return subprocess.run(argv, check=True, text=True, **kwargs)
-
-
 def lab_up(release):
-    hosts = json.dumps([{"name": HOST, "release": release, "groups": ["db", "app"]}])
-    out = run(
-        [sys.executable, str(REPO / "tools/testhosts.py"), "up", "--lab", LAB, "--hosts-json", "-"],
-        input=hosts,
-        capture_output=True,
-    )
-    return json.loads(out.stdout)[0]
+    return benchlib.lab_up(LAB, [{"name": HOST, "release": release, "groups": ["db", "app"]}])
 
 
 def lab_down():
-    subprocess.run([sys.executable, str(REPO / "tools/testhosts.py"), "down", "--lab", LAB], check=False)
-
-
-def ssh_argv(instance):
-    return [
-        "ssh",
-        "-i",
-        instance["identity_file"],
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        str(instance.get("port", 22)),
-        "%s@%s" % (instance.get("user", "root"), instance["address"]),
-    ]
+    benchlib.lab_down(LAB)
 
 
 def write_inventory(instance, directory):
-    host = {
-        "ansible_host": instance["address"],
-        "ansible_user": instance.get("user", "root"),
-        "ansible_port": instance.get("port", 22),
-        "ansible_ssh_private_key_file": instance["identity_file"],
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-    }
+    host = benchlib.inventory_host(instance)
     # Throwaway secrets of a throwaway host; the app role refuses placeholders, not these.
     group_vars = {
         "app_name": "demo",
@@ -123,12 +92,12 @@ def write_inventory(instance, directory):
 def timed(instance, command):
     """Seconds `command` took on the host (bash's time builtin) and its standard output."""
     script = "TIMEFORMAT=%%R; { time %s > /tmp/bench.out; } 2>&1 | tail -n 1; cat /tmp/bench.out" % command
-    out = run([*ssh_argv(instance), "bash", "-s"], input=script, capture_output=True).stdout.splitlines()
+    out = sh([*ssh_argv(instance), "bash", "-s"], input=script, capture_output=True).stdout.splitlines()
     return float(out[0]), out[1:]
 
 
 def remote(instance, command):
-    return run([*ssh_argv(instance), command], capture_output=True).stdout.strip()
+    return sh([*ssh_argv(instance), command], capture_output=True).stdout.strip()
 
 
 def measure(instance, rows):
@@ -173,7 +142,7 @@ def main():
             playbook = Path(tmp) / "bench.yml"
             playbook.write_text(PLAYBOOK.replace("{rows}", str(args.rows)))
             env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-            run(
+            sh(
                 [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(playbook)],
                 cwd=REPO,
                 env=env,

@@ -28,6 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import benchlib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,22 +43,12 @@ TARGET_RATIO = 0.25
 SLOWEST = 12
 
 
-def sh(argv, **kwargs):
-    return subprocess.run(argv, check=True, text=True, **kwargs)
-
-
 def lab_up(release):
-    hosts = json.dumps([{"name": HOST, "release": release, "groups": ["db", "app"]}])
-    out = sh(
-        [sys.executable, str(REPO / "tools/testhosts.py"), "up", "--lab", LAB, "--hosts-json", "-"],
-        input=hosts,
-        capture_output=True,
-    )
-    return json.loads(out.stdout)[0]
+    return benchlib.lab_up(LAB, [{"name": HOST, "release": release, "groups": ["db", "app"]}])
 
 
 def lab_down():
-    subprocess.run([sys.executable, str(REPO / "tools/testhosts.py"), "down", "--lab", LAB], check=False)
+    benchlib.lab_down(LAB)
     LAB_FILE.unlink(missing_ok=True)
 
 

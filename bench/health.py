@@ -22,40 +22,25 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent / "health"
 LAB = "healthbench"
 TARGET_RATIO = 5.0
 
 
-def sh(argv, **kwargs):
-    return subprocess.run(argv, check=True, text=True, **kwargs)
-
-
 def lab_up(release):
-    hosts = json.dumps([{"name": "hb1", "release": release}])
-    out = sh(
-        [sys.executable, str(REPO / "tools/testhosts.py"), "up", "--lab", LAB, "--hosts-json", "-"],
-        input=hosts,
-        capture_output=True,
-    )
-    return json.loads(out.stdout)[0]
+    return benchlib.lab_up(LAB, [{"name": "hb1", "release": release}])
 
 
 def lab_down():
-    subprocess.run([sys.executable, str(REPO / "tools/testhosts.py"), "down", "--lab", LAB], check=False)
+    benchlib.lab_down(LAB)
 
 
 def write_inventory(instance, directory):
     inventory = Path(directory) / "hosts.yml"
-    host = {
-        "ansible_host": instance["address"],
-        "ansible_user": instance.get("user", "root"),
-        "ansible_port": instance.get("port", 22),
-        "ansible_ssh_private_key_file": instance["identity_file"],
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-        "ansible_python_interpreter": "/usr/bin/python3",
-    }
+    host = {**benchlib.inventory_host(instance), "ansible_python_interpreter": "/usr/bin/python3"}
     inventory.write_text(json.dumps({"all": {"hosts": {"hb1": host}}}))
     return inventory
 

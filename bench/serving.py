@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import converge
+from benchlib import ssh_argv
 
 REPO = converge.REPO
 RESULTS = REPO / "bench" / "results"
@@ -252,20 +253,7 @@ class Host:
 
     def __init__(self, instance):
         self.instance = instance
-        self.argv = [
-            "ssh",
-            "-i",
-            instance["identity_file"],
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-p",
-            str(instance.get("port", 22)),
-            "%s@%s" % (instance.get("user", "root"), instance["address"]),
-        ]
+        self.argv = ssh_argv(instance)
 
     def run(self, script, check=True):
         proc = subprocess.run([*self.argv, "bash", "-s"], input=script, capture_output=True, text=True, check=False)

@@ -1,0 +1,54 @@
+"""What the benchmarks share: hosts in a lab of their own (tools/testhosts.py) and commands on
+them over SSH with the lab's key."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TESTHOSTS = [sys.executable, str(REPO / "tools" / "testhosts.py")]
+
+
+def sh(argv, **kwargs):
+    """Run a command with text output; a non-zero exit raises."""
+    return subprocess.run(argv, check=True, text=True, **kwargs)
+
+
+def lab_up(lab, hosts):
+    """Boot `hosts` ([{name, release, groups}]) in `lab`; the instance config of the first."""
+    out = sh([*TESTHOSTS, "up", "--lab", lab, "--hosts-json", "-"], input=json.dumps(hosts), capture_output=True)
+    return json.loads(out.stdout)[0]
+
+
+def lab_down(lab):
+    subprocess.run([*TESTHOSTS, "down", "--lab", lab], check=False)
+
+
+def ssh_argv(instance):
+    """ssh to a test host: its key, no host key records (the host is new on every boot)."""
+    return [
+        "ssh",
+        "-i",
+        instance["identity_file"],
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        str(instance.get("port", 22)),
+        "%s@%s" % (instance.get("user", "root"), instance["address"]),
+    ]
+
+
+def inventory_host(instance):
+    """Inventory variables of a test host."""
+    return {
+        "ansible_host": instance["address"],
+        "ansible_user": instance.get("user", "root"),
+        "ansible_port": instance.get("port", 22),
+        "ansible_ssh_private_key_file": instance["identity_file"],
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+    }
