@@ -2,8 +2,10 @@
 them over SSH with the lab's key."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,3 +54,24 @@ def inventory_host(instance):
         "ansible_ssh_private_key_file": instance["identity_file"],
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
     }
+
+
+def ansible_playbook_path():
+    """The venv's ansible-playbook, also when a benchmark runs under another Python."""
+    exe = Path(sys.executable).with_name("ansible-playbook")
+    return str(exe if exe.exists() else REPO / ".venv" / "bin" / "ansible-playbook")
+
+
+def timed_playbook(inventory, playbook, **env):
+    """Run a playbook with the repository's ansible.cfg (plus `env`); (CompletedProcess, wall seconds)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **env)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [ansible_playbook_path(), "-i", str(inventory), str(playbook)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc, time.monotonic() - started

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -89,29 +88,9 @@ def write_inventory(instance, release, directory=WORKDIR):
     return path
 
 
-def ansible_playbook_path():
-    exe = Path(sys.executable).with_name("ansible-playbook")
-    return str(exe if exe.exists() else REPO / ".venv/bin/ansible-playbook")
-
-
 def run_playbook(inventory, playbook="site.yml", label="run"):
     """Run a playbook with the json callback; return (wall seconds, parsed callback output)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_NOCOLOR="1",
-    )
-    started = time.monotonic()
-    proc = subprocess.run(
-        [ansible_playbook_path(), "-i", str(inventory), playbook],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
+    proc, elapsed = benchlib.timed_playbook(inventory, playbook, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     try:
         data = json.loads(proc.stdout[proc.stdout.index("{") :])
     except ValueError:

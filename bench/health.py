@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,20 +46,7 @@ def write_inventory(instance, directory):
 
 def playbook(inventory, name):
     """Run one playbook of bench/health/; return its wall time in seconds."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    ansible_playbook = str(Path(sys.executable).with_name("ansible-playbook"))
-    if not Path(ansible_playbook).exists():
-        ansible_playbook = str(REPO / ".venv/bin/ansible-playbook")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [ansible_playbook, "-i", str(inventory), str(BENCH / name)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
+    proc, elapsed = benchlib.timed_playbook(inventory, BENCH / name)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
         raise SystemExit("%s failed (rc %d)" % (name, proc.returncode))

@@ -42,6 +42,7 @@ import sys
 import time
 from pathlib import Path
 
+import benchlib
 import converge
 from benchlib import ssh_argv
 
@@ -267,7 +268,7 @@ class Host:
 
 def app_settings(inventory, host):
     """The host's app_* settings as the inventory states them (raw, untemplated)."""
-    exe = str(Path(converge.ansible_playbook_path()).with_name("ansible-inventory"))
+    exe = str(Path(benchlib.ansible_playbook_path()).with_name("ansible-inventory"))
     out = subprocess.run([exe, "-i", str(inventory), "--host", host], capture_output=True, text=True, check=True).stdout
     hostvars = json.loads(out)
     return {
