@@ -49,6 +49,9 @@ def run_site(tmp_path, extra):
         ({"app_secret_key": "changeme"}, "app_secret_key is a placeholder"),
         ({"app_db_password": "changeme"}, "app_db_password is a placeholder"),
         ({"app_db_password": None}, "app_db_password"),
+        ({"app_check_home_page_regex": "Items:([0-9]+"}, "app_check_home_page_regex is a regular expression"),
+        ({"app_check_health_path": "ht/"}, "app_check_health_path must be"),
+        ({"app_check_static_file": "../etc/passwd"}, "app_check_static_file must be"),
     ],
     ids=[
         "port-range",
@@ -58,6 +61,9 @@ def run_site(tmp_path, extra):
         "secret-key-placeholder",
         "password-placeholder",
         "password-missing",
+        "home-page-regex",
+        "health-path",
+        "static-file",
     ],
 )
 def test_bad_input_stops_before_any_change(tmp_path, override, expected):
