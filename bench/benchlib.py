@@ -10,6 +10,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TESTHOSTS = [sys.executable, str(REPO / "tools" / "testhosts.py")]
+sys.path.insert(0, str(REPO / "tools"))
+
+import testhosts  # noqa: E402
+
+# The test hosts' one ssh command, for the benchmarks too.
+ssh_argv = testhosts.ssh_argv
 
 
 def sh(argv, **kwargs):
@@ -25,24 +31,6 @@ def lab_up(lab, hosts):
 
 def lab_down(lab):
     subprocess.run([*TESTHOSTS, "down", "--lab", lab], check=False)
-
-
-def ssh_argv(instance):
-    """ssh to a test host: its key, no host key records (the host is new on every boot)."""
-    return [
-        "ssh",
-        "-i",
-        instance["identity_file"],
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        str(instance.get("port", 22)),
-        "%s@%s" % (instance.get("user", "root"), instance["address"]),
-    ]
 
 
 def inventory_host(instance):

@@ -593,23 +593,8 @@ def wait_running(state, name, proc):
     else:
         raise Error(f"host {name}: not running after {BOOT_TIMEOUT} s (last state {status!r}); see {host['console']}")
     host["boot_s"] = round(time.time() - host["started_at"], 2)
-    ssh = [
-        "ssh",
-        "-i",
-        os.path.join(lab_dir(state["lab"]), "id_ed25519"),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=3",
-        f"root@{host['address']}",
-        "true",
-    ]
+    (instance,) = instance_config(state, [name])
+    ssh = [*ssh_argv(instance, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3"), "true"]
     deadline = time.monotonic() + SSH_TIMEOUT
     while run(ssh, check=False).returncode != 0:
         if time.monotonic() > deadline:
@@ -683,6 +668,26 @@ def instance_config(state, names):
     return [
         {"instance": n, "address": state["hosts"][n]["address"], "user": "root", "port": 22, "identity_file": key}
         for n in names
+    ]
+
+
+def ssh_argv(instance, *options):
+    """ssh to a host of instance_config() with its lab's key. A host gets a new host key on every
+    boot, so there is nothing to record or check."""
+    return [
+        "ssh",
+        "-i",
+        instance["identity_file"],
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        *options,
+        "-p",
+        str(instance.get("port", 22)),
+        "%s@%s" % (instance.get("user", "root"), instance["address"]),
     ]
 
 
