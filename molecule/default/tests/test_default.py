@@ -37,6 +37,17 @@ def test_health_command_reports_ok(host):
     assert json.loads(out.stdout)["status"] == "ok"
 
 
+def test_health_endpoint_checks_the_stack(host):
+    """The monitor (unprivileged, sandboxed) runs verify's checks but the root-only and secret ones."""
+    status, _location, body = fetch(host, "http://127.0.0.1:9105/")
+    report = json.loads(body)
+    assert (status, report["status"]) == (200, "ok"), report["msg"]
+    names = {check["name"] for check in report["checks"]}
+    assert {"postgresql", "home-page", "static-files", "gunicorn-service", "tls-certificate"} <= names, names
+    assert not names & {"django", "database"}, names
+    assert "password" not in host.file("/etc/vitals/health.yml").content_string
+
+
 def test_cron_jobs_are_tracked(host):
     crontab = host.file("/etc/cron.d/vitals-demo")
     assert crontab.exists
