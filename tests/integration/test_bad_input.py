@@ -28,10 +28,17 @@ all:
 """
 
 
-def run_site(tmp_path, extra):
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(INVENTORY)
-    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "site.yml")]
+def run_site(tmp_path, extra, inventory=None, options=()):
+    if inventory is None:
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(INVENTORY)
+    args = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        *options,
+        str(REPO / "site.yml"),
+    ]
     for name, value in extra.items():
         args += ["-e", f"{name}={value}"]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
@@ -83,3 +90,38 @@ def test_good_input_gets_past_validation(tmp_path):
     rc, log = run_site(tmp_path, GOOD)
     assert rc != 0
     assert "UNREACHABLE" in log, log[-3000:]
+
+
+EXAMPLE = REPO / "inventories" / "example"
+EXAMPLE_VAULT_PASSWORD = REPO / "tests" / "example-vault-password"
+# Not the example's private addresses, which may belong to anything where the tests run: every host
+# goes to the documentation address of INVENTORY instead.
+FAST_FAIL = {"ansible_host": "192.0.2.1"}
+
+
+def test_example_inventory_with_its_vault_gets_past_validation(tmp_path):
+    """The documented vault workflow: the secrets decrypt and pass validation, then the run goes
+    to the hosts (unreachable here), and no secret value reaches the output."""
+    rc, log = run_site(
+        tmp_path, FAST_FAIL, inventory=EXAMPLE, options=["--vault-password-file", str(EXAMPLE_VAULT_PASSWORD)]
+    )
+    assert rc != 0
+    assert "UNREACHABLE" in log, log[-3000:]
+    view = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "view", "--vault-password-file"]
+        + [str(EXAMPLE_VAULT_PASSWORD), str(EXAMPLE / "group_vars" / "all" / "vault.yml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    secrets = [line.split(":", 1)[1].strip().strip("'\"") for line in view.splitlines() if line.startswith("vault_")]
+    assert len(secrets) == 2, "the example vault should hold the secret key and the database password"
+    for secret in secrets:
+        assert secret not in log
+
+
+def test_example_inventory_without_the_vault_password_stops_before_any_host(tmp_path):
+    rc, log = run_site(tmp_path, FAST_FAIL, inventory=EXAMPLE)
+    assert rc != 0
+    assert "vault" in log.lower(), log[-3000:]
+    assert "UNREACHABLE" not in log, log[-3000:]
