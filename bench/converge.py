@@ -14,6 +14,10 @@ re-run spends its time). Target: no-op wall time at most 25% of the first, 0 cha
 
     .venv/bin/python bench/converge.py [--release trixie] [--keep]
 
+A third, small playbook measures the floor under both runs on the same host: one module call
+(ansible.builtin.ping) against one raw SSH round trip, 20 of each. With the no-op run's module
+calls counted from its record, calls x floor says how much of the no-op no task layout can save.
+
 Writes bench/results/converge.json. --keep leaves the converged host running for
 bench/serving.py --reuse (build/bench-converge/lab.json says where); without it the lab is removed.
 """
@@ -40,6 +44,41 @@ LAB_FILE = WORKDIR / "lab.json"
 SANDBOX = REPO / "inventories" / "sandbox"
 TARGET_RATIO = 0.25
 SLOWEST = 12
+FLOOR_SAMPLES = 20
+# Actions Ansible runs on the controller alone: no module reaches the host.
+CONTROLLER_ACTIONS = frozenset(
+    "ansible.builtin." + name
+    for name in (
+        "assert",
+        "debug",
+        "fail",
+        "set_fact",
+        "include_tasks",
+        "include_role",
+        "import_tasks",
+        "import_role",
+        "include_vars",
+        "validate_argument_spec",
+        "meta",
+        "add_host",
+        "group_by",
+    )
+)
+# copy and template stat the destination first and run the file module after it, changed or not.
+TWO_CALL_ACTIONS = frozenset({"ansible.builtin.copy", "ansible.builtin.template"})
+FLOOR_PLAYBOOK = """---
+- name: One raw SSH round trip against one module call, on the same host
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Raw round trips
+      ansible.builtin.raw: "true"
+      changed_when: false
+      loop: "{{ range(%(n)d) | list }}"
+    - name: Module calls
+      ansible.builtin.ping:
+      loop: "{{ range(%(n)d) | list }}"
+""" % {"n": FLOOR_SAMPLES}
 
 
 def lab_up(release):
@@ -158,6 +197,27 @@ def task_times(data):
     return rows
 
 
+def module_calls(data):
+    """Module executions on hosts in a run: one per host and loop item that ran, two for copy and template."""
+    calls = 0
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                action = result.get("action", "")
+                if result.get("skipped") or action in CONTROLLER_ACTIONS:
+                    continue
+                items = result.get("results")
+                ran = sum(1 for item in items if not item.get("skipped")) if items is not None else 1
+                calls += ran * (2 if action in TWO_CALL_ACTIONS else 1)
+    return calls
+
+
+def floor_times(data, samples=FLOOR_SAMPLES):
+    """(raw round trip, module call) in seconds from the floor playbook's record."""
+    per_item = {row["task"]: row["seconds"] / samples for row in task_times(data)}
+    return per_item["Raw round trips"], per_item["Module calls"]
+
+
 def slowest(rows, count=SLOWEST):
     return sorted(rows, key=lambda row: row["seconds"], reverse=True)[:count]
 
@@ -166,10 +226,20 @@ def changed_tasks(rows):
     return [row["task"] for row in rows if row["changed"]]
 
 
-def figures(first_s, first, noop_s, noop):
+def figures(first_s, first, noop_s, noop, floor=None):
     ratio = noop_s / first_s
     first_recap, noop_recap = recap(first), recap(noop)
     noop_rows = task_times(noop)
+    calls = module_calls(noop)
+    floor_figures = {}
+    if floor is not None:
+        raw_s, call_s = floor_times(floor)
+        floor_figures = {
+            "raw_round_trip_s": round(raw_s, 3),
+            "module_call_s": round(call_s, 3),
+            "noop_calls_at_floor_s": round(calls * call_s, 1),
+            "floor_ratio": round(calls * call_s / first_s, 3),
+        }
     return {
         "part": "converge",
         "first_s": round(first_s, 1),
@@ -180,6 +250,8 @@ def figures(first_s, first, noop_s, noop):
         "noop": noop_recap,
         "noop_changed_tasks": changed_tasks(noop_rows),
         "noop_tasks_s": round(sum(row["seconds"] for row in noop_rows), 1),
+        "noop_module_calls": calls,
+        **floor_figures,
         "noop_slowest_tasks": slowest(noop_rows),
         "first_slowest_tasks": slowest(task_times(first)),
         "met": ratio <= TARGET_RATIO and noop_recap["changed"] == 0 and noop_recap["failures"] == 0,
@@ -199,6 +271,9 @@ def main():
         inventory = write_inventory(instance, args.release)
         first_s, first = run_playbook(inventory, label="first")
         noop_s, noop = run_playbook(inventory, label="noop")
+        floor_playbook = WORKDIR / "floor.yml"
+        floor_playbook.write_text(FLOOR_PLAYBOOK, encoding="utf-8")
+        _floor_s, floor = run_playbook(inventory, playbook=floor_playbook, label="floor")
         if args.keep:
             LAB_FILE.write_text(
                 json.dumps({"lab": LAB, "instance": instance, "inventory": str(inventory)}, indent=2) + "\n",
@@ -208,7 +283,7 @@ def main():
     finally:
         if not kept:
             lab_down()
-    result = figures(first_s, first, noop_s, noop)
+    result = figures(first_s, first, noop_s, noop, floor)
     result.update(
         {
             "host": "test host %s (Debian %s), all-in-one (db + app)" % (instance["address"], args.release),
@@ -232,6 +307,17 @@ def main():
     print(
         "converge: ratio no-op/first %.2f (target <= %.2f, 0 changed): %s"
         % (result["ratio"], TARGET_RATIO, "met" if result["met"] else "NOT met")
+    )
+    print(
+        "converge: the no-op makes %d module calls; at %.3f s per call (ping; a raw SSH round trip takes %.3f s)"
+        " they alone take %.1f s, %.2f of the first run"
+        % (
+            result["noop_module_calls"],
+            result["module_call_s"],
+            result["raw_round_trip_s"],
+            result["noop_calls_at_floor_s"],
+            result["floor_ratio"],
+        )
     )
     for row in result["noop_slowest_tasks"][:8]:
         print("  no-op %6.2f s  %s" % (row["seconds"], row["task"]))

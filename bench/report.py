@@ -69,6 +69,7 @@ def converge_rows(part, data):
             raw="first %.1f s (%d tasks, %d changed), no-op %.1f s (%d tasks)"
             % (data["first_s"], first["tasks"], first["changed"], data["noop_s"], noop["tasks"]),
         ),
+        floor_row(part, data),
         row(
             part,
             "changed tasks in the no-op run",
@@ -78,6 +79,23 @@ def converge_rows(part, data):
             raw=", ".join(data.get("noop_changed_tasks", [])) or "none",
         ),
     ]
+
+
+def floor_row(part, data):
+    """What the no-op's module calls cost at ansible-core's per-call floor, against the first run."""
+    figure = "no-op module calls at ansible-core's floor / first run"
+    if "floor_ratio" not in data:
+        return row(part, figure, "-", "-", None, raw="not measured")
+    calls, call_s, raw_s = data["noop_module_calls"], data["module_call_s"], data["raw_round_trip_s"]
+    return row(
+        part,
+        figure,
+        "%.2f" % data["floor_ratio"],
+        "-",
+        None,
+        raw="%d calls x %.3f s per call (ping; raw SSH round trip %.3f s) = %.1f s"
+        % (calls, call_s, raw_s, data["noop_calls_at_floor_s"]),
+    )
 
 
 def _host_figure(cases, case, name):

@@ -87,3 +87,39 @@ def test_bench_inventory_points_the_sandbox_copy_at_the_bench_host():
     assert top["children"] == sandbox["all"]["children"]
     # The sandbox's own inventory is left as it was.
     assert sandbox["all"]["hosts"]["sandbox"]["ansible_host"] == "10.88.0.10"
+
+
+def test_module_calls_count_items_and_the_two_calls_of_copy_and_template():
+    record = run_record(
+        tasks=[
+            task("facts", 0.8, action="gather_facts"),
+            task("check", 0.01, action="ansible.builtin.assert"),
+            task("render", 0.4, action="ansible.builtin.template"),
+            task("skipped", 0.01, action="ansible.builtin.apt", skipped=True),
+            task(
+                "dirs",
+                0.6,
+                action="ansible.builtin.file",
+                results=[{"changed": False}, {"skipped": True}, {"changed": False}],
+            ),
+            task("files", 0.9, action="ansible.builtin.copy", results=[{"changed": False}, {"changed": False}]),
+        ]
+    )
+    # facts 1, template 2, file 2 items, copy 2 items x 2
+    assert converge.module_calls(record) == 1 + 2 + 2 + 4
+
+
+def test_floor_times_are_per_item():
+    record = run_record(tasks=[task("Raw round trips", 0.4), task("Module calls", 4.0)])
+    assert converge.floor_times(record, samples=20) == (0.02, 0.2)
+
+
+def test_figures_put_the_no_op_calls_at_the_floor_beside_the_first_run():
+    first = run_record(changed=70, ok=180)
+    noop = run_record(tasks=[task("render", 0.4, action="ansible.builtin.template")])
+    floor = run_record(tasks=[task("Raw round trips", 0.4), task("Module calls", 4.0)])
+    result = converge.figures(10.0, first, 2.0, noop, floor)
+    assert result["noop_module_calls"] == 2
+    assert result["module_call_s"] == 0.2
+    assert result["noop_calls_at_floor_s"] == 0.4
+    assert result["floor_ratio"] == 0.04

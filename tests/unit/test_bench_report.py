@@ -19,6 +19,11 @@ RESULTS = {
         "first": {"tasks": 184, "changed": 75},
         "noop": {"tasks": 160, "changed": 1},
         "noop_changed_tasks": ["Restart x"],
+        "noop_module_calls": 110,
+        "module_call_s": 0.19,
+        "raw_round_trip_s": 0.018,
+        "noop_calls_at_floor_s": 20.9,
+        "floor_ratio": 0.104,
     },
     "rolling.json": {
         "failed_requests": 0,
@@ -61,6 +66,9 @@ def test_every_part_has_rows_and_targets_are_judged():
     assert figures["20 checks: builtin tasks / one health task"]["result"] == "pass"
     assert figures["site.yml no-op re-run / first run"]["result"] == "FAIL"
     assert figures["changed tasks in the no-op run"]["raw"] == "Restart x"
+    floor = figures["no-op module calls at ansible-core's floor / first run"]
+    assert (floor["ratio"], floor["result"]) == ("0.10", "-")
+    assert floor["raw"] == "110 calls x 0.190 s per call (ping; raw SSH round trip 0.018 s) = 20.9 s"
     assert figures["/ (database page): nginx / gunicorn alone"]["ratio"] == "0.90"
     assert figures["static file: nginx / the app"]["ratio"] == "12.0x"
     assert figures["failed requests during 3 deploys under load"]["ratio"] == "0 / 300"
