@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -141,13 +140,7 @@ def main():
             inventory = write_inventory(instance, tmp)
             playbook = Path(tmp) / "bench.yml"
             playbook.write_text(PLAYBOOK.replace("{rows}", str(args.rows)))
-            env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-            sh(
-                [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(playbook)],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-            )
+            benchlib.checked_playbook(inventory, playbook)
         figures = measure(instance, args.rows)
     finally:
         if not args.keep:

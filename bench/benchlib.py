@@ -40,7 +40,7 @@ def inventory_host(instance):
         "ansible_user": instance.get("user", "root"),
         "ansible_port": instance.get("port", 22),
         "ansible_ssh_private_key_file": instance["identity_file"],
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_ssh_common_args": " ".join(testhosts.HOST_KEY_OPTIONS),
     }
 
 
@@ -63,3 +63,13 @@ def timed_playbook(inventory, playbook, **env):
         check=False,
     )
     return proc, time.monotonic() - started
+
+
+def checked_playbook(inventory, playbook, **env):
+    """timed_playbook that stops the benchmark, with the end of the output, when the run fails;
+    its wall seconds otherwise."""
+    proc, elapsed = timed_playbook(inventory, playbook, **env)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit("%s failed (rc %d)" % (Path(playbook).name, proc.returncode))
+    return elapsed

@@ -46,11 +46,7 @@ def write_inventory(instance, directory):
 
 def playbook(inventory, name):
     """Run one playbook of bench/health/; return its wall time in seconds."""
-    proc, elapsed = benchlib.timed_playbook(inventory, BENCH / name)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
-        raise SystemExit("%s failed (rc %d)" % (name, proc.returncode))
-    return elapsed
+    return benchlib.checked_playbook(inventory, BENCH / name)
 
 
 def main():

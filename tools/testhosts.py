@@ -671,17 +671,17 @@ def instance_config(state, names):
     ]
 
 
+# A host gets a new host key on every boot, so there is nothing to record or check.
+HOST_KEY_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+
+
 def ssh_argv(instance, *options):
-    """ssh to a host of instance_config() with its lab's key. A host gets a new host key on every
-    boot, so there is nothing to record or check."""
+    """ssh to a host of instance_config() with its lab's key."""
     return [
         "ssh",
         "-i",
         instance["identity_file"],
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
+        *HOST_KEY_OPTIONS,
         "-o",
         "LogLevel=ERROR",
         *options,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = {
@@ -114,9 +115,9 @@ def test_example_inventory_with_its_vault_gets_past_validation(tmp_path):
         text=True,
         check=True,
     ).stdout
-    secrets = [line.split(":", 1)[1].strip().strip("'\"") for line in view.splitlines() if line.startswith("vault_")]
-    assert len(secrets) == 2, "the example vault should hold the secret key and the database password"
-    for secret in secrets:
+    secrets = yaml.safe_load(view)
+    assert set(secrets) == {"vault_app_secret_key", "vault_app_db_password"}
+    for secret in secrets.values():
         assert secret not in log
 
 
