@@ -10,9 +10,8 @@ release built from it is broken and the previous release is not:
   slow-start       config.wsgi sleeps DEMO_SLOW_START_SECONDS (60) before serving
   migration-error  a new migration that raises, so `migrate` fails
   build-error      requirements.txt asks for a package that does not exist: the build fails
-  install-error    the same, behind the marker `python_version >= "3.12"`: pip download on the
-                   Python 3.11 controller skips it, pip install on a Python 3.12+ host (trixie)
-                   does not find it in the wheelhouse, so the install on the host fails
+  missing-version  requirements.txt pins a version of a real package that was never released
+                   (sqlparse==99.0.0, instead of the demo's pin): the build fails naming it
 --label writes a VERSION file, which changes the artifact without a fault (a plain new release).
 """
 
@@ -22,8 +21,9 @@ import sys
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parent / "demo"
-FAULTS = ("import-error", "health-500", "slow-start", "migration-error", "build-error", "install-error")
+FAULTS = ("import-error", "health-500", "slow-start", "migration-error", "build-error", "missing-version")
 MISSING = "vitals-django-no-such-package==0.0.0"
+MISSING_VERSION = "sqlparse==99.0.0"
 # Local state of a run of the project, not part of it: only at its top (catalog/static/ is source).
 TOP_LEVEL_STATE = {"db.sqlite3", "static", "media", "FAULTS", "VERSION"}
 
@@ -65,11 +65,14 @@ def make_variant(dest, faults, label=None):
         leaf = leaf_migration(migrations)
         number = int(leaf[:4]) + 1
         (migrations / f"{number:04d}_injected_fault.py").write_text(MIGRATION.format(leaf=leaf), encoding="utf-8")
-    with open(dest / "requirements.txt", "a", encoding="utf-8") as f:
-        if "build-error" in faults:
-            f.write(MISSING + "\n")
-        if "install-error" in faults:
-            f.write(MISSING + '; python_version >= "3.12"\n')
+    requirements = dest / "requirements.txt"
+    lines = requirements.read_text(encoding="utf-8").splitlines()
+    if "missing-version" in faults:
+        name = MISSING_VERSION.split("==", maxsplit=1)[0]
+        lines = [MISSING_VERSION if line.lower().startswith(name + "==") else line for line in lines]
+    if "build-error" in faults:
+        lines.append(MISSING)
+    requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if label:
         (dest / "VERSION").write_text(label + "\n", encoding="utf-8")
     return dest

@@ -1,7 +1,7 @@
-"""Deploys that must not change anything (issues 4, 6): a second deploy while the lock is held, and
-a release that cannot be prepared, which leaves the live one serving: run deploy.yml with
-a copy of the demo whose requirements cannot be installed on the host, then check that `current`
-did not move, the new release is kept and marked failed with the reason, and the site answers.
+"""Deploys that must not change anything (issues 4, 6, 15): a second deploy while the lock is held,
+and a release whose requirements cannot be resolved: run deploy.yml with a copy of the demo that
+pins a version that does not exist, then check that the build stops naming it, no host got a new
+release, `current` did not move and the site answers.
 """
 
 import json
@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from probe import fetch
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
@@ -52,24 +51,20 @@ def test_a_second_deploy_stops_at_the_lock(host):
         host.run(f"rm -rf {lock}")
 
 
-# The fault hides behind `python_version >= "3.12"`: Debian 12's Python 3.11 installs the release fine.
-@pytest.mark.skipif(RELEASE != "trixie", reason="the install fault needs Python >= 3.12 on the host")
-def test_install_failure_keeps_the_live_release(host, tmp_path):
+def test_a_missing_version_stops_the_build_before_any_host(host, tmp_path):
+    """A pin of a version that was never released fails the build on the controller, naming it:
+    no host gets a new release, the live one keeps serving."""
     live_before = host.file("/srv/demo/current").linked_to
     before = set(releases(host))
-    source = tmp_path / "install-error"
+    source = tmp_path / "missing-version"
     subprocess.run(
-        [sys.executable, str(PROJECT / "examples" / "make_variant.py"), str(source), "--fault", "install-error"],
+        [sys.executable, str(PROJECT / "examples" / "make_variant.py"), str(source), "--fault", "missing-version"],
         check=True,
     )
     rc, log = deploy(f"release_source_dir={source}", "deploy_backup=false")
     assert rc != 0, log[-3000:]
-    assert "vitals-django-no-such-package" in log, log[-3000:]
+    assert "sqlparse==99.0.0" in log, log[-3000:]
     assert host.file("/srv/demo/current").linked_to == live_before
-    new = {rid: r for rid, r in releases(host).items() if rid not in before}
-    assert len(new) == 1, new
-    (failed,) = new.values()
-    assert failed["status"] == "failed"
-    assert failed["reason"].startswith("prepare failed")
+    assert set(releases(host)) == before
     status, _location, _body = fetch(host, "https://127.0.0.1/")
     assert status == 200
