@@ -13,7 +13,7 @@ VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 HOST_PACKAGES := debootstrap systemd-container nftables iptables iproute2 openssh-client \
 	rsync git python3-venv postgresql nginx wrk python3-requests python3-psycopg2 python3-yaml
 # Scenarios in the order make test runs them; default runs once per Debian release.
-MOLECULE_SCENARIOS ?= default backup health rolling
+MOLECULE_SCENARIOS ?= default backup health rolling wheelhouse
 MOLECULE_RELEASES ?= trixie bookworm
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

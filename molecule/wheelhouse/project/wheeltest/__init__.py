@@ -1,0 +1,1 @@
+"""The wheelhouse scenario's project: only its requirements matter."""
