@@ -16,7 +16,7 @@ description:
     C(none-any) wheel) serves every target, any other fails the task naming the package and the target.
   - Adds O(server) requirements the project does not choose itself (gunicorn, a PostgreSQL driver).
   - Each wheelhouse holds the wheels and C(requirements.lock) (C(name==version) lines the host installs).
-    It is cached under O(cache_dir) by the requirements, the target and the uv version: an unchanged
+    It is cached under O(cache_dir) by the requirements, the target and the uv version, so an unchanged
     project resolves nothing and downloads nothing.
   - uv never downloads an interpreter (C(UV_PYTHON_DOWNLOADS=never)).
 author:
