@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Paths of a working checkout that must never reach the tarball (and no inventory's .secrets/).
-FORBIDDEN_PREFIXES = (".git/", ".venv/", ".collections/", ".ansible/", "build/", ".cache/", "tests/output/")
+FORBIDDEN_PREFIXES = (".git/", ".venv/", ".ansible/", "build/", ".cache/", "tests/output/")
 
 PLAYBOOK = """\
 - name: Use the installed collection by FQCN

@@ -1,16 +1,10 @@
 """The collection's filters as pure functions."""
 
-import sys
-from pathlib import Path
 
 import pytest
-
-# ansible.cfg's collections_path: .collections/ansible_collections/vitals/django -> the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / ".collections"))
-
-from ansible.errors import AnsibleFilterError  # noqa: E402
-from ansible_collections.vitals.django.plugins.filter.health_report import health_report  # noqa: E402
-from ansible_collections.vitals.django.plugins.filter.missing_packages import missing_packages  # noqa: E402
+from ansible.errors import AnsibleFilterError
+from ansible_collections.vitals.django.plugins.filter.health_report import health_report
+from ansible_collections.vitals.django.plugins.filter.missing_packages import missing_packages
 
 INSTALLED = {"packages": {"nginx": [{"version": "1.26"}], "cron": [{"version": "3.0"}]}}
 
