@@ -56,8 +56,10 @@ pin: ## Re-pin requirements.txt from requirements.in
 
 .PHONY: lint
 # ansible-lint reads the example vault too, with its documented password.
-lint: venv ## yamllint, ruff and ansible-lint (production profile)
+lint: venv ## yamllint, ruff, ansible-lint (production profile) and the changelog
 	yamllint --strict .
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 	ruff check .
 	ruff format --check .
 	ANSIBLE_VAULT_PASSWORD_FILE=tests/example-vault-password ansible-lint
