@@ -6,6 +6,10 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 COLLECTION_DIR := $(CURDIR)/build/ansible_collections/vitals/django
+# The checkout as the collection vitals.django for every tool make runs: a link in the ignored
+# build/ (relative, so a moved checkout keeps working), never a committed one.
+COLLECTIONS_PATH := $(CURDIR)/build/collections
+COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/vitals/django
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 # Debian packages the controller needs: test hosts (debootstrap, nspawn, nftables),
 # loopback servers for integration tests (postgresql, nginx) and the load generator (wrk);
@@ -17,6 +21,7 @@ MOLECULE_SCENARIOS ?= default backup health rolling wheelhouse
 MOLECULE_RELEASES ?= trixie bookworm
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_PATH)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
@@ -30,8 +35,11 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+$(COLLECTION_LINK):
+	mkdir -p $(@D) && ln -sfn ../../../.. $@
+
 .PHONY: venv
-venv: $(BIN)/.installed ## Create .venv from the pinned requirements
+venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create .venv from the pinned requirements and build/collections
 
 .PHONY: host-packages
 host-packages: ## Install the Debian packages the tests and the demo need
@@ -48,8 +56,10 @@ pin: ## Re-pin requirements.txt from requirements.in
 
 .PHONY: lint
 # ansible-lint reads the example vault too, with its documented password.
-lint: venv ## yamllint, ruff and ansible-lint (production profile)
+lint: venv ## yamllint, ruff, ansible-lint (production profile) and the changelog
 	yamllint --strict .
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 	ruff check .
 	ruff format --check .
 	ANSIBLE_VAULT_PASSWORD_FILE=tests/example-vault-password ansible-lint
@@ -59,7 +69,7 @@ lint: venv ## yamllint, ruff and ansible-lint (production profile)
 .PHONY: collection-tree
 collection-tree:
 	rm -rf $(COLLECTION_DIR) && mkdir -p $(COLLECTION_DIR)
-	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' \
+	git ls-files -z --cached --others --exclude-standard \
 		| xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' \
 		| tar --null -T - -cf - | tar -xf - -C $(COLLECTION_DIR)
 	# ansible-test lists its targets with git; without a repository it skips them all.

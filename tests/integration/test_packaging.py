@@ -1,9 +1,11 @@
 """The collection as users get it: build the tarball, install it into an empty collections path
-and run a playbook that uses vitals.django.* by FQCN from a directory outside the checkout,
-with no ansible.cfg of the repository in effect."""
+and use it by FQCN from a directory outside the checkout, with no ansible.cfg of the repository
+in effect: the plugins' docs, a playbook of the user's, and the collection's own verify playbook
+against a real test host (tools/testhosts.py), with no warning in its output."""
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -13,8 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+TESTHOSTS = REPO / "tools" / "testhosts.py"
 # Paths of a working checkout that must never reach the tarball (and no inventory's .secrets/).
-FORBIDDEN_PREFIXES = (".git/", ".venv/", ".collections/", ".ansible/", "build/", ".cache/", "tests/output/")
+FORBIDDEN_PREFIXES = (".git/", ".venv/", ".ansible/", "build/", ".cache/", "tests/output/")
 
 PLAYBOOK = """\
 - name: Use the installed collection by FQCN
@@ -99,3 +102,122 @@ def test_playbook_uses_the_collection_by_fqcn(installed):
 def test_roles_are_installed(installed):
     roles = installed["colls"] / "ansible_collections" / "vitals" / "django" / "roles"
     assert (roles / "app" / "meta" / "argument_specs.yml").is_file()
+
+
+def plugin_names(installed, kind):
+    """The vitals.django plugins of one type that ansible-doc lists from the installed tarball."""
+    out = run(
+        [BIN / "ansible-doc", "--list", "--json", "-t", kind, "vitals.django"], installed["env"], installed["work"]
+    )
+    return sorted(json.loads(out))
+
+
+def test_tarball_lists_the_license(installed):
+    with tarfile.open(installed["tarball"]) as tar:
+        license_text = tar.extractfile("LICENSE").read().decode()
+    assert "GNU GENERAL PUBLIC LICENSE" in license_text
+    assert "Version 3" in license_text
+
+
+def test_ansible_doc_renders_every_plugin(installed):
+    plugins = installed["colls"] / "ansible_collections" / "vitals" / "django" / "plugins"
+    modules = sorted(f"vitals.django.{p.stem}" for p in (plugins / "modules").glob("*.py") if p.stem != "__init__")
+    filters = sorted(f"vitals.django.{p.stem}" for p in (plugins / "filter").glob("*.py") if p.stem != "__init__")
+    assert plugin_names(installed, "module") == modules
+    assert plugin_names(installed, "filter") == filters
+    for kind, names in (("module", modules), ("filter", filters)):
+        res = subprocess.run(
+            [BIN / "ansible-doc", "-t", kind, *names],
+            env=dict(installed["env"], ANSIBLE_NOCOLOR="1"),
+            cwd=installed["work"],
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        assert "[WARNING]" not in res.stdout + res.stderr, res.stderr
+        for name in names:
+            assert f"> {kind.upper()} {name}" in res.stdout, f"{name} did not render"
+
+
+def test_installing_from_inside_a_clone_installs(installed, tmp_path):
+    """The clone's own ansible.cfg in effect, the shell in the checkout: `-p DIR` really installs."""
+    env = dict(installed["env"], ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    env.pop("ANSIBLE_COLLECTIONS_PATH")
+    dest = tmp_path / "collections"
+    run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", dest, installed["tarball"]], env, REPO)
+    assert (dest / "ansible_collections" / "vitals" / "django" / "MANIFEST.json").is_file()
+
+
+def test_verify_playbook_passes_the_syntax_check(installed):
+    cmd = [BIN / "ansible-playbook", "-i", "localhost,", "--syntax-check", "vitals.django.verify"]
+    out = run(cmd, installed["env"], installed["work"])
+    assert "[WARNING]" not in out, out
+
+
+INVENTORY = """\
+all:
+  vars:
+    ansible_user: root
+    # As inventories/example names it: Ansible warns about an interpreter it has to discover.
+    ansible_python_interpreter: /usr/bin/python3
+    ansible_ssh_private_key_file: {key}
+    # A throwaway test host: new host keys on every boot.
+    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+    app_name: pkgtest
+    app_server_names: [pkgtest.test]
+    app_secret_key: {secret_key}
+    app_db_password: {db_password}
+  children:
+    db:
+      hosts:
+        pkgdb:
+          ansible_host: {address}
+"""
+
+
+@pytest.fixture(scope="module")
+def db_host(installed, tmp_path_factory):
+    """Inventory of one real Debian test host in group db (no app, no lb group) with PostgreSQL
+    installed: what vitals.django.verify checks on a database host."""
+    if os.geteuid() != 0:
+        pytest.skip("test hosts need root")  # CI runs as root
+    lab = os.environ.get("VITALS_LAB_TAG", "") + "pkg"
+    up = subprocess.run(
+        [sys.executable, TESTHOSTS, "up", "--lab", lab, "--hosts-json", "-"],
+        input=json.dumps([{"name": "pkgdb"}]),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        (host,) = json.loads(up.stdout)
+        inventory = tmp_path_factory.mktemp("verify") / "hosts.yml"
+        inventory.write_text(
+            INVENTORY.format(
+                key=host["identity_file"],
+                address=host["address"],
+                secret_key=secrets.token_urlsafe(50),
+                db_password=secrets.token_urlsafe(24),
+            )
+        )
+        apt = "name=postgresql state=present update_cache=true"
+        run(
+            [BIN / "ansible", "-i", inventory, "db", "-m", "ansible.builtin.apt", "-a", apt],
+            installed["env"],
+            installed["work"],
+        )
+        yield inventory
+    finally:
+        subprocess.run([sys.executable, TESTHOSTS, "down", "--lab", lab], capture_output=True, check=False)
+
+
+def test_verify_playbook_runs_against_a_test_host_without_warnings(installed, db_host):
+    cmd = [BIN / "ansible-playbook", "-i", db_host, "vitals.django.verify"]
+    res = subprocess.run(cmd, env=installed["env"], cwd=installed["work"], text=True, capture_output=True, check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "pkgdb" in out and "failed=0" in out, out
+    assert "postgresql" in out, "the report names the database host's checks"
+    assert "[WARNING]" not in out, out

@@ -12,11 +12,24 @@ import sys
 import time
 
 import pytest
+from ansible_collections.vitals.django.plugins.module_utils.health import envfile
 
 RUNNER_PATH = pathlib.Path(__file__).resolve().parents[2] / "roles" / "cron" / "files" / "vitals_cron_runner.py"
+# The runner imports the env-file parser by the name the cron role installs it under.
+sys.modules.setdefault("vitals_envfile", envfile)
 _spec = importlib.util.spec_from_file_location("vitals_cron_runner", RUNNER_PATH)
 runner = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(runner)
+
+
+@pytest.fixture(autouse=True)
+def envfile_lib(tmp_path_factory, monkeypatch):
+    """The runner started as a command imports the parser as vitals_envfile, as the role installs it."""
+    lib = tmp_path_factory.getbasetemp() / "envfile-lib"
+    if not lib.exists():
+        lib.mkdir()
+        (lib / "vitals_envfile.py").symlink_to(envfile.__file__)
+    monkeypatch.setenv("PYTHONPATH", str(lib))
 
 
 @pytest.fixture
@@ -279,8 +292,3 @@ def test_record_functions_follow_the_state_format():
         "last_skipped_at": "2026-11-23T18:00:02Z",
         "skipped_count": 1,
     }
-
-
-def test_parse_env_file():
-    text = "A=1\n\n# c\nexport B=\"two words\"\nC='x=y'\nbroken line\n=novalue\n"
-    assert runner.parse_env_file(text) == {"A": "1", "B": "two words", "C": "x=y"}

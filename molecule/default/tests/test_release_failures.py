@@ -68,3 +68,20 @@ def test_a_missing_version_stops_the_build_before_any_host(host, tmp_path):
     assert set(releases(host)) == before
     status, _location, _body = fetch(host, "https://127.0.0.1/")
     assert status == 200
+
+
+def test_a_failed_migration_is_printed_once(host, tmp_path):
+    """The migrate error reaches the log once: the deploy's rescue names the step, not the error again.
+    ansible-core 2.19 shows a failed task as an [ERROR] line and the fatal result: that counts as one."""
+    live_before = host.file("/srv/demo/current").linked_to
+    source = tmp_path / "migration-error"
+    subprocess.run(
+        [sys.executable, str(PROJECT / "examples" / "make_variant.py"), str(source), "--fault", "migration-error"],
+        check=True,
+    )
+    rc, log = deploy(f"release_source_dir={source}", "deploy_backup=false")
+    assert rc != 0, log[-3000:]
+    assert "failed check: migrate" in log, log[-3000:]
+    shown = [line for line in log.splitlines() if "injected fault: migration-error" in line]
+    assert len([line for line in shown if not line.startswith("[ERROR]")]) == 1, "\n".join(shown)
+    assert host.file("/srv/demo/current").linked_to == live_before

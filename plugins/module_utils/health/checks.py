@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from .envfile import parse_env_file
+
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
 BACKUP_STAMP_RE = r"^%s-(\d{8}T\d{6}Z)\.(?!.*\.sha256$)"
 MIGRATION_RE = re.compile(r"^\s*(\w+\.\d{4}\w*)\s*$", re.MULTILINE)
@@ -311,21 +313,6 @@ def check_command(opts, timeout, deps):
     if problems:
         return Outcome(CRITICAL, "%s: %s" % (opts["argv"][0], "; ".join(problems)), details)
     return Outcome(OK, "%s exited %d" % (opts["argv"][0], rc), details)
-
-
-def parse_env_file(text):
-    """KEY=VALUE lines (docs/architecture.md): comments and blanks skipped, one pair of quotes removed."""
-    env = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        env[key.strip().removeprefix("export ").strip()] = value
-    return env
 
 
 def parse_django_check(output):

@@ -4,7 +4,8 @@
 # and a timeout, appends its full output to <log-dir>/JOB.log and records the run in
 # <state-dir>/JOB.json (format: docs/architecture.md). `vitals-cron list` shows every job.
 # The role installs this file as /usr/local/bin/vitals-cron with a python3 shebang prepended;
-# the unit tests import it from roles/cron/files/.
+# the unit tests import it from roles/cron/files/. It reads env files with
+# /usr/local/lib/vitals/vitals_envfile.py, which the role installs too.
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+# The one env-file parser (plugins/module_utils/health/envfile.py), installed by the role.
+sys.path.insert(0, "/usr/local/lib/vitals")
+from vitals_envfile import parse_env_file  # noqa: E402
 
 CONFIG_DIR = "/etc/vitals/cron/jobs"
 STATE_DIR = "/var/lib/vitals/cron"
@@ -158,26 +163,6 @@ def read_tail(path, offset, limit=TAIL_BYTES):
         end = handle.seek(0, os.SEEK_END)
         handle.seek(max(offset, end - limit))
         return decode_tail(handle.read(), limit)
-
-
-def parse_env_file(text):
-    """KEY=VALUE lines as systemd's EnvironmentFile and the release env file write them."""
-    env = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        env[key] = value
-    return env
 
 
 def job_environment(definition, account, base_env=None):

@@ -1,16 +1,10 @@
-"""Fakes for the I/O behind the checks, and the import path of the collection checkout."""
+"""Fakes for the I/O behind the checks."""
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-# ansible.cfg's collections_path: .collections/ansible_collections/vitals/django -> the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / ".collections"))
-
-from ansible_collections.vitals.django.plugins.module_utils.health.deps import HttpResponse  # noqa: E402
+from ansible_collections.vitals.django.plugins.module_utils.health.deps import HttpResponse
 
 NOW = datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)
 

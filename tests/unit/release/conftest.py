@@ -1,13 +1,8 @@
-"""Import path of the collection checkout and a release-tree builder."""
+"""A release-tree builder."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-# ansible.cfg's collections_path: .collections/ansible_collections/vitals/django -> the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / ".collections"))
 
 
 @pytest.fixture
