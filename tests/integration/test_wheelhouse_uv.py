@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
-
-from ansible_collections.vitals.django.plugins.module_utils.release import wheelhouse as wh  # noqa: E402
+from ansible_collections.vitals.django.plugins.module_utils.release import wheelhouse as wh
 
 UV = str(Path(sys.executable).parent / "uv")
 T313 = "3.13-x86_64-manylinux_2_40"
