@@ -235,9 +235,7 @@ def test_failure_writes_its_reason_to_stderr_and_runs_on_failure(dirs, tmp_path)
 
 def test_timeout_is_reported_on_stderr_and_to_on_failure(dirs, tmp_path):
     received = tmp_path / "received.json"
-    define(
-        dirs, "slow", ["sleep", "30"], timeout=0.3, on_failure=["sh", "-c", 'cat > "$0"', str(received)]
-    )
+    define(dirs, "slow", ["sleep", "30"], timeout=0.3, on_failure=["sh", "-c", 'cat > "$0"', str(received)])
     done = subprocess.run(cli(dirs, "run", "--kill-grace", "0.2", "slow"), check=False, capture_output=True, text=True)
     assert done.returncode == runner.EXIT_TIMEOUT
     assert "job slow timed out" in done.stderr
