@@ -258,7 +258,10 @@ def test_on_failure_must_be_a_command_list(dirs):
     define(dirs, "odd", ["true"], on_failure="mail root")
     done = subprocess.run(cli(dirs, "run", "odd"), check=False, capture_output=True, text=True)
     assert done.returncode == runner.EXIT_USAGE
-    assert "'on_failure' must be a non-empty list" in done.stderr
+    assert "'on_failure' must be a command list" in done.stderr
+    define(dirs, "odd", ["false"], on_failure=[])
+    done = subprocess.run(cli(dirs, "run", "odd"), check=False, capture_output=True, text=True)
+    assert (done.returncode, done.stderr.startswith("vitals-cron: job odd failed")) == (1, True)
 
 
 def test_failure_report():

@@ -264,9 +264,10 @@ def load_definition(config_dir, job):
         definition = json.load(handle)
     if not isinstance(definition.get("command"), list) or not definition["command"]:
         raise ValueError("job %s: 'command' must be a non-empty list" % job)
+    # An empty list: no failure command (the role writes the key for every job).
     on_failure = definition.get("on_failure")
-    if on_failure is not None and (not isinstance(on_failure, list) or not on_failure):
-        raise ValueError("job %s: 'on_failure' must be a non-empty list" % job)
+    if on_failure is not None and not isinstance(on_failure, list):
+        raise ValueError("job %s: 'on_failure' must be a command list" % job)
     definition.setdefault("name", job)
     return definition
 
