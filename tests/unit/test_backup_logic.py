@@ -569,3 +569,25 @@ def test_restore_media_refuses_a_corrupt_archive_and_keeps_the_media(config):
     with pytest.raises(backup.BackupError, match="not a media archive"):
         backup.restore_media(config, "db-20261123T190000Z.dump")
     assert (pathlib.Path(config["media_dir"]) / "uploads" / "a.txt").read_text() == "hello"
+
+
+def test_command_line_reaches_the_off_site_commands(config, tmp_path, monkeypatch, capsys):
+    real_run = subprocess.run
+    repo = FakeBorg()
+    monkeypatch.setattr(backup.subprocess, "run", repo)
+    config["offsite"] = OFFSITE
+    config_file = tmp_path / "demo.json"
+    config_file.write_text(json.dumps(config))
+    name = backup.take_media_archive(config, now=NOW)
+    backup.copy_offsite(config, name)
+    (pathlib.Path(config["backup_dir"]) / name).unlink()
+    assert backup.main(["--config", str(config_file), "fetch", "--kind", "media"]) == 0
+    assert capsys.readouterr().out == name + "\n"
+    monkeypatch.setattr(backup.subprocess, "run", real_run)
+    assert backup.main(["--config", str(config_file), "restore-media"]) == 0
+    assert "restored %s" % name in capsys.readouterr().out
+    maintenance_file = tmp_path / "offsite.json"
+    maintenance_file.write_text(json.dumps(maintenance_config(tmp_path)))
+    monkeypatch.setattr(backup.subprocess, "run", repo)
+    assert backup.main(["--config", str(maintenance_file), "offsite-maintain"]) == 0
+    assert ["compact"] in repo.calls

@@ -676,6 +676,15 @@ def dispatch(args, config, pg):
         ok, message = verify_checksum(os.path.join(config["backup_dir"], args.backup or newest(config)))
         print(message)
         return 0 if ok else 1
+    if args.action == "fetch":
+        print(fetch_offsite(config, args.kind, args.backup))
+        return 0
+    if args.action == "restore-media":
+        name = restore_media(config, args.backup or newest(config, "media"))
+        print("restored %s into %s" % (name, config["media_dir"]))
+        return 0
+    if args.action == "offsite-maintain":
+        return command_offsite_maintain(config)
     return command_list(config)
 
 
