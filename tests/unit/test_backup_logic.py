@@ -81,7 +81,7 @@ def config(tmp_path):
         "verify_tables": ["catalog_item", "public.auth_user"],
         "keep_daily": 7,
         "keep_weekly": 4,
-        "remote": None,
+        "offsite": None,
     }
 
 
@@ -391,27 +391,203 @@ def test_restore_refuses_a_corrupt_or_foreign_file(config):
     assert pg.calls == []
 
 
-def test_copy_to_remote_mirrors_the_directory_with_rsync(config):
-    seen = []
+class FakeBorg:
+    """A borg repository in memory, driven through the `run` argument like subprocess.run."""
 
-    def fake_run(argv, **kwargs):
-        seen.append(argv)
-        return subprocess.CompletedProcess(argv, 0, "", "")
+    def __init__(self, fail=None):
+        self.archives = {}
+        self.calls = []
+        self.envs = []
+        self.fail = fail
 
-    assert backup.copy_to_remote(config, run=fake_run) is None
-    config["remote"] = {"host": "root@backup1", "dir": "/var/backups/vitals/demo/db1/", "ssh_key": "/root/.ssh/k"}
-    assert backup.copy_to_remote(config, run=fake_run) == "root@backup1"
-    (argv,) = seen
-    assert argv[0] == "rsync"
-    assert "--delete" in argv
-    assert argv[-2:] == [config["backup_dir"] + "/", "root@backup1:/var/backups/vitals/demo/db1/"]
+    def __call__(self, argv, env=None, cwd=None, **kwargs):
+        assert argv[0] == "borg"
+        action, args = argv[1], argv[2:]
+        self.calls.append(argv[1:])
+        self.envs.append(env)
+        if action == self.fail:
+            return subprocess.CompletedProcess(argv, 2, "", "Repository is append-only")
+        out = ""
+        if action == "list":
+            out = "".join(name + "\n" for name in self.archives)
+        elif action == "create":
+            name = args[0][2:]
+            self.archives[name] = {f: (pathlib.Path(cwd) / f).read_bytes() for f in args[1:]}
+        elif action == "extract":
+            for file_name, data in self.archives[args[0][2:]].items():
+                (pathlib.Path(cwd) / file_name).write_bytes(data)
+        elif action == "prune":
+            kind = args[args.index("--glob-archives") + 1][:-2]
+            doomed = backup.backups_of(list(self.archives), kind)[: -int(args[args.index("--keep-daily") + 1])]
+            for name in doomed:
+                del self.archives[name]
+        return subprocess.CompletedProcess(argv, 0, out, "")
 
 
-def test_copy_to_remote_failure_is_reported(config):
-    config["remote"] = {"host": "backup1", "dir": "/b", "ssh_key": "/k"}
+OFFSITE = {
+    "repo": "ssh://vitals-borg@offsite1/srv/vitals-borg/demo/db1",
+    "ssh_key": "/root/.ssh/k",
+    "passphrase_file": "/etc/vitals/backup/demo.borg-passphrase",
+}
 
-    def failing(argv, **kwargs):
-        return subprocess.CompletedProcess(argv, 255, "", "Permission denied")
 
-    with pytest.raises(backup.BackupError, match="Permission denied"):
-        backup.copy_to_remote(config, run=failing)
+def test_borg_reads_the_passphrase_from_its_file_and_pins_the_host_key():
+    env = backup.borg_env(OFFSITE, base_env={"PATH": "/usr/bin", "BORG_PASSPHRASE": "leaked"})
+    assert env["BORG_PASSCOMMAND"] == "cat /etc/vitals/backup/demo.borg-passphrase"
+    assert env["BORG_REPO"] == OFFSITE["repo"]
+    assert "StrictHostKeyChecking=yes" in env["BORG_RSH"] and "-i /root/.ssh/k" in env["BORG_RSH"]
+    assert env["BORG_RELOCATED_REPO_ACCESS_IS_OK"] == "no"
+    local = backup.borg_env({"repo": "/srv/r", "passphrase_file": "/p"}, base_env={})
+    assert "BORG_RSH" not in local
+
+
+def test_db_job_records_its_backup_and_copies_it_off_site(config, monkeypatch):
+    repo = FakeBorg()
+    monkeypatch.setattr(backup.subprocess, "run", repo)
+    config["offsite"] = OFFSITE
+    pg = FakePostgres(rows={"catalog_item": 3, "public.auth_user": 1})
+    assert backup.command_db(config, pg, now=NOW) == 0
+    name = "db-20261123T190000Z.dump"
+    record = json.loads((pathlib.Path(config["backup_dir"]) / "state" / "db.json").read_text())
+    assert set(record) == {"kind", "backup", "finished_at", "size_bytes", "sha256", "restore_test"}
+    assert (record["kind"], record["backup"]) == ("db", name)
+    assert record["sha256"] == hashlib.sha256(b"PGDMPdemo").hexdigest()
+    assert record["size_bytes"] == len(b"PGDMPdemo")
+    assert record["restore_test"]["status"] == "passed"
+    assert sorted(repo.archives[name]) == [name, name + ".sha256"]
+    assert all("leaked" not in str(env) for env in repo.envs)
+
+
+def test_media_job_records_a_backup_without_restore_test(config, monkeypatch):
+    monkeypatch.setattr(backup.subprocess, "run", FakeBorg())
+    config["offsite"] = OFFSITE
+    assert backup.command_media(config, now=NOW) == 0
+    record = json.loads((pathlib.Path(config["backup_dir"]) / "state" / "media.json").read_text())
+    assert (record["backup"], record["restore_test"]) == ("media-20261123T190000Z.tar.gz", None)
+    assert record["finished_at"] == "2026-11-23T19:00:00Z"
+
+
+def test_failed_off_site_copy_fails_the_job_after_the_local_record(config, monkeypatch):
+    monkeypatch.setattr(backup.subprocess, "run", FakeBorg(fail="create"))
+    config["offsite"] = OFFSITE
+    with pytest.raises(backup.BackupError, match="borg create failed .*append-only"):
+        backup.command_db(config, FakePostgres(rows={"catalog_item": 3, "public.auth_user": 1}))
+    assert (pathlib.Path(config["backup_dir"]) / "state" / "db.json").exists()
+
+
+def test_fetch_restores_the_newest_archive_of_a_kind_into_an_emptied_backup_directory(config, tmp_path):
+    repo = FakeBorg()
+    config["offsite"] = OFFSITE
+    pg = FakePostgres()
+    names = [backup.take_dump(config, pg, now=at(2026, 1, d)) for d in (1, 2)]
+    for name in names:
+        backup.copy_offsite(config, name, run=repo)
+    subprocess.run(["rm", "-rf", config["backup_dir"]], check=True)
+    assert backup.fetch_offsite(config, "db", run=repo) == names[-1]
+    assert backup.verify_checksum(str(pathlib.Path(config["backup_dir"]) / names[-1]))[0]
+    assert backup.fetch_offsite(config, "db", names[0], run=repo) == names[0]
+    with pytest.raises(backup.BackupError, match="no media archive"):
+        backup.fetch_offsite(config, "media", run=repo)
+    with pytest.raises(backup.BackupError, match="no archive db-2020"):
+        backup.fetch_offsite(config, "db", "db-20200101T000000Z.dump", run=repo)
+
+
+def test_fetch_refuses_an_archive_whose_checksum_does_not_match(config):
+    repo = FakeBorg()
+    config["offsite"] = OFFSITE
+    name = backup.take_dump(config, FakePostgres(), now=NOW)
+    backup.copy_offsite(config, name, run=repo)
+    repo.archives[name][name] = b"tampered"
+    with pytest.raises(backup.BackupError, match="checksum mismatch"):
+        backup.fetch_offsite(config, "db", run=repo)
+
+
+def test_vanished_archives():
+    assert backup.vanished_archives(None, ["db-a"]) == []
+    assert backup.vanished_archives(["db-a", "db-b"], ["db-b", "db-c"]) == ["db-a"]
+    assert backup.vanished_archives(["db-a"], ["db-a", "db-b"]) == []
+
+
+def maintenance_config(tmp_path):
+    return {
+        "repos": ["/srv/vitals-borg/demo/db1"],
+        "passphrase_file": "/p",
+        "state_dir": str(tmp_path / "borg-state"),
+        "keep": {"daily": 1, "weekly": 0, "monthly": 0},
+    }
+
+
+def test_first_maintenance_has_nothing_to_compare_and_records_the_archives(tmp_path):
+    repo = FakeBorg()
+    repo.archives = {
+        "db-20261101T000000Z.dump": {},
+        "db-20261102T000000Z.dump": {},
+        "media-20261102T000000Z.tar.gz": {},
+    }
+    cfg = maintenance_config(tmp_path)
+    assert backup.command_offsite_maintain(cfg, run=repo) == 0
+    assert sorted(repo.archives) == ["db-20261102T000000Z.dump", "media-20261102T000000Z.tar.gz"]
+    assert ["compact"] in repo.calls
+    record = json.loads(pathlib.Path(backup.maintenance_record_path(cfg, cfg["repos"][0])).read_text())
+    assert record["archives"] == sorted(repo.archives)
+    # Its own pruning is not a vanished archive at the next run, a new archive neither.
+    repo.archives["db-20261103T000000Z.dump"] = {}
+    assert backup.command_offsite_maintain(cfg, run=repo) == 0
+
+
+def test_maintenance_refuses_to_prune_or_compact_when_an_archive_vanished(tmp_path):
+    repo = FakeBorg()
+    repo.archives = {"db-20261101T000000Z.dump": {}, "media-20261101T000000Z.tar.gz": {}}
+    cfg = maintenance_config(tmp_path)
+    backup.command_offsite_maintain(cfg, run=repo)
+    del repo.archives["db-20261101T000000Z.dump"]
+    repo.calls.clear()
+    with pytest.raises(backup.BackupError, match="1 archive.*vanished.*db-20261101T000000Z.dump"):
+        backup.command_offsite_maintain(cfg, run=repo)
+    assert repo.calls == [["list", "--short"]]
+    # It keeps failing until someone recovers the archive or accepts the loss (removes the record).
+    with pytest.raises(backup.BackupError):
+        backup.command_offsite_maintain(cfg, run=repo)
+
+
+def test_restore_media_swaps_in_the_archived_tree(config):
+    name = backup.take_media_archive(config, now=NOW)
+    media = pathlib.Path(config["media_dir"])
+    (media / "uploads" / "a.txt").write_text("ransomed")
+    (media / "uploads" / "later.txt").write_text("x")
+    assert backup.restore_media(config, name) == name
+    assert (media / "uploads" / "a.txt").read_text() == "hello"
+    assert not (media / "uploads" / "later.txt").exists()
+    assert [p.name for p in media.parent.iterdir() if p.name.startswith(".media-restore")] == []
+
+
+def test_restore_media_refuses_a_corrupt_archive_and_keeps_the_media(config):
+    name = backup.take_media_archive(config, now=NOW)
+    subprocess.run(["truncate", "--size=10", str(pathlib.Path(config["backup_dir"]) / name)], check=True)
+    with pytest.raises(backup.BackupError, match="checksum mismatch"):
+        backup.restore_media(config, name)
+    with pytest.raises(backup.BackupError, match="not a media archive"):
+        backup.restore_media(config, "db-20261123T190000Z.dump")
+    assert (pathlib.Path(config["media_dir"]) / "uploads" / "a.txt").read_text() == "hello"
+
+
+def test_command_line_reaches_the_off_site_commands(config, tmp_path, monkeypatch, capsys):
+    real_run = subprocess.run
+    repo = FakeBorg()
+    monkeypatch.setattr(backup.subprocess, "run", repo)
+    config["offsite"] = OFFSITE
+    config_file = tmp_path / "demo.json"
+    config_file.write_text(json.dumps(config))
+    name = backup.take_media_archive(config, now=NOW)
+    backup.copy_offsite(config, name)
+    (pathlib.Path(config["backup_dir"]) / name).unlink()
+    assert backup.main(["--config", str(config_file), "fetch", "--kind", "media"]) == 0
+    assert capsys.readouterr().out == name + "\n"
+    monkeypatch.setattr(backup.subprocess, "run", real_run)
+    assert backup.main(["--config", str(config_file), "restore-media"]) == 0
+    assert "restored %s" % name in capsys.readouterr().out
+    maintenance_file = tmp_path / "offsite.json"
+    maintenance_file.write_text(json.dumps(maintenance_config(tmp_path)))
+    monkeypatch.setattr(backup.subprocess, "run", repo)
+    assert backup.main(["--config", str(maintenance_file), "offsite-maintain"]) == 0
+    assert ["compact"] in repo.calls

@@ -220,6 +220,73 @@ def test_cli_exit_codes(dirs):
     assert "missing.json" in missing.stderr
 
 
+def test_success_is_silent_so_cron_mails_nothing(dirs, tmp_path):
+    marker = tmp_path / "hook-ran"
+    define(dirs, "quiet", ["sh", "-c", "echo fine"], timeout=10, on_failure=["touch", str(marker)])
+    done = subprocess.run(cli(dirs, "run", "quiet"), check=False, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert not marker.exists()
+
+
+def test_failure_writes_its_reason_to_stderr_and_runs_on_failure(dirs, tmp_path):
+    received = tmp_path / "received"
+    hook = ["sh", "-c", 'cat > "$0.json"; env | grep ^VITALS_CRON_ | sort > "$0.env"', str(received)]
+    define(dirs, "broken", ["sh", "-c", "echo disk full >&2; exit 7"], timeout=10, on_failure=hook)
+    done = subprocess.run(cli(dirs, "run", "broken"), check=False, capture_output=True, text=True)
+    assert done.returncode == 7
+    assert done.stdout == ""
+    assert "job broken failed with exit code 7" in done.stderr
+    assert done.stderr.rstrip().endswith("disk full")
+    payload = json.loads((tmp_path / "received.json").read_text())
+    assert (payload["job"], payload["status"], payload["exit_code"]) == ("broken", "failed", 7)
+    assert payload["output_tail"] == "disk full\n"
+    env = (tmp_path / "received.env").read_text().splitlines()
+    assert "VITALS_CRON_JOB=broken" in env
+    assert "VITALS_CRON_STATUS=failed" in env
+    assert "VITALS_CRON_EXIT_CODE=7" in env
+
+
+def test_timeout_is_reported_on_stderr_and_to_on_failure(dirs, tmp_path):
+    received = tmp_path / "received.json"
+    define(dirs, "slow", ["sleep", "30"], timeout=0.3, on_failure=["sh", "-c", 'cat > "$0"', str(received)])
+    done = subprocess.run(cli(dirs, "run", "--kill-grace", "0.2", "slow"), check=False, capture_output=True, text=True)
+    assert done.returncode == runner.EXIT_TIMEOUT
+    assert "job slow timed out" in done.stderr
+    payload = json.loads(received.read_text())
+    assert (payload["status"], payload["exit_code"]) == ("timeout", None)
+
+
+def test_a_failing_on_failure_command_is_reported_too(dirs):
+    define(dirs, "twice", ["false"], timeout=10, on_failure=["sh", "-c", "echo webhook down >&2; exit 2"])
+    done = subprocess.run(cli(dirs, "run", "twice"), check=False, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "on_failure command failed (exit 2): webhook down" in done.stderr
+    missing = define(dirs, "twice", ["false"], timeout=10, on_failure=["/nonexistent/hook"])
+    assert runner.run_on_failure(missing["on_failure"], "twice", stored_state(dirs, "twice")["last_run"]).startswith(
+        "on_failure command cannot start"
+    )
+
+
+def test_on_failure_must_be_a_command_list(dirs):
+    define(dirs, "odd", ["true"], on_failure="mail root")
+    done = subprocess.run(cli(dirs, "run", "odd"), check=False, capture_output=True, text=True)
+    assert done.returncode == runner.EXIT_USAGE
+    assert "'on_failure' must be a command list" in done.stderr
+    define(dirs, "odd", ["false"], on_failure=[])
+    done = subprocess.run(cli(dirs, "run", "odd"), check=False, capture_output=True, text=True)
+    assert (done.returncode, done.stderr.startswith("vitals-cron: job odd failed")) == (1, True)
+
+
+def test_failure_report():
+    run_ = {"status": "failed", "exit_code": 3, "started_at": "2026-12-03T08:00:00Z", "output_tail": "x\n"}
+    assert runner.failure_report("j", {**run_, "status": "success", "exit_code": 0}) is None
+    assert runner.failure_report("j", run_) == (
+        "vitals-cron: job j failed with exit code 3 (started 2026-12-03T08:00:00Z).\n--- output tail ---\nx\n"
+    )
+    timeout = runner.failure_report("j", {**run_, "status": "timeout", "exit_code": None, "duration_s": 61.2})
+    assert timeout.startswith("vitals-cron: job j timed out after 61s and was killed")
+
+
 def test_list_shows_every_job(dirs):
     define(dirs, "ok", ["true"], timeout=10)
     define(dirs, "bad", ["false"], timeout=10)

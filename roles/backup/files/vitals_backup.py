@@ -2,7 +2,8 @@
 # (standard library only). The role installs it as /usr/local/sbin/vitals-backup and runs it
 # through the tracked cron runner (`vitals-cron run backup-db`); the unit tests import it from
 # roles/backup/files/. Every command reads the JSON config the role renders
-# (/etc/vitals/backup/<app>.json); layout and formats: docs/architecture.md.
+# (/etc/vitals/backup/<app>.json; on the off-site host /etc/vitals/backup/<app>-offsite.json);
+# layout and formats: docs/architecture.md. Off-site copies go to an append-only borg repository.
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,10 @@ KINDS = {"db": ".dump", "media": ".tar.gz", "safety-db": ".dump"}
 NAME_RE = re.compile(r"^(?P<kind>db|media|safety-db)-(?P<stamp>\d{8}T\d{6}Z)(?P<ext>\.dump|\.tar\.gz)$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 RESTORE_TEST_FILE = "restore-test.json"
+# <backup dir>/state/<kind>.json: what each backup job last produced (read by the backup check).
+STATE_DIR = "state"
+# Kinds copied off-site (safety dumps stay local) and the archive name globs retention works on.
+OFFSITE_KINDS = ("db", "media")
 # Safety dumps (taken by the restore playbook) kept by the database job's retention.
 SAFETY_DUMPS_KEPT = 3
 
@@ -342,27 +347,204 @@ def record_restore_test(config, result):
     write_atomic(path, (json.dumps(result, indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
 
 
-def copy_to_remote(config, run=subprocess.run):
-    """Mirror the backup directory to the backup host (rsync over SSH); --delete carries retention."""
-    remote = config.get("remote")
-    if not remote:
+def backup_record(kind, name, finished_at, size_bytes, sha256, *, restore_test=None):
+    """The state record of one backup job (field names are read by the backup check)."""
+    return {
+        "kind": kind,
+        "backup": name,
+        "finished_at": iso(finished_at),
+        "size_bytes": size_bytes,
+        "sha256": sha256,
+        "restore_test": restore_test,
+    }
+
+
+def write_record(config, record):
+    directory = os.path.join(config["backup_dir"], STATE_DIR)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, record["kind"] + ".json")
+    write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), mode=0o640)
+    return path
+
+
+def record_backup(config, kind, name, restore_test=None, now=None):
+    path = os.path.join(config["backup_dir"], name)
+    with open(path + ".sha256", encoding="utf-8") as handle:
+        digest = parse_checksum_line(handle.read())[0]
+    return write_record(
+        config, backup_record(kind, name, now or utc_now(), os.path.getsize(path), digest, restore_test=restore_test)
+    )
+
+
+# --- borg: the off-site repository ----------------------------------------------------------
+
+
+def borg_env(offsite, base_env=None):
+    """borg's environment: the passphrase is read from its 0600 file by borg itself (never an
+    argument or an environment value), SSH with the dedicated key and the pinned host key."""
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(
+        {
+            "BORG_REPO": offsite["repo"],
+            "BORG_PASSCOMMAND": "cat %s" % offsite["passphrase_file"],
+            # A repository found at another address, or unencrypted, is refused rather than asked about.
+            "BORG_RELOCATED_REPO_ACCESS_IS_OK": "no",
+            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "no",
+        }
+    )
+    if offsite.get("ssh_key"):
+        env["BORG_RSH"] = "ssh -i %s -o BatchMode=yes -o StrictHostKeyChecking=yes" % offsite["ssh_key"]
+    return env
+
+
+def borg(offsite, args, run=None, cwd=None):
+    """Run `borg <args>` on the repository; its stdout, or BackupError with borg's message."""
+    proc = (run or subprocess.run)(
+        ["borg", *args], env=borg_env(offsite), cwd=cwd, capture_output=True, text=True, check=False
+    )
+    # borg exits 1 for warnings (e.g. a file changed while read): the archive is still complete.
+    if proc.returncode not in (0, 1):
+        raise BackupError("borg %s failed (exit %d): %s" % (args[0], proc.returncode, proc.stderr.strip()[-1000:]))
+    return proc.stdout
+
+
+def archive_names(offsite, run=None):
+    return [line for line in borg(offsite, ["list", "--short"], run=run).splitlines() if line]
+
+
+def copy_offsite(config, name, run=None):
+    """Add the backup and its checksum as archive <name> to the off-site repository."""
+    offsite = config.get("offsite")
+    if not offsite:
         return None
-    ssh = "ssh -i %s -o BatchMode=yes -o StrictHostKeyChecking=yes" % remote["ssh_key"]
-    argv = [
-        "rsync",
-        "--archive",
-        "--delete",
-        "--exclude",
-        ".*",
-        "--rsh",
-        ssh,
-        config["backup_dir"].rstrip("/") + "/",
-        "%s:%s/" % (remote["host"], remote["dir"].rstrip("/")),
+    borg(offsite, ["create", "::" + name, name, name + ".sha256"], run=run, cwd=config["backup_dir"])
+    return offsite["repo"]
+
+
+def choose_archive(names, kind, wanted=None):
+    """The archive to fetch: `wanted` if the repository holds it, else the newest of `kind`."""
+    if wanted:
+        if wanted not in names:
+            raise BackupError("the off-site repository holds no archive %s" % wanted)
+        return wanted
+    candidates = backups_of(names, kind)
+    if not candidates:
+        raise BackupError("the off-site repository holds no %s archive" % kind)
+    return candidates[-1]
+
+
+def fetch_offsite(config, kind, wanted=None, run=None):
+    """Extract a backup from the off-site repository into the backup directory and check it."""
+    offsite = config.get("offsite")
+    if not offsite:
+        raise BackupError("no off-site repository is configured")
+    name = choose_archive(archive_names(offsite, run=run), kind, wanted)
+    os.makedirs(config["backup_dir"], mode=0o2750, exist_ok=True)
+    borg(offsite, ["extract", "::" + name], run=run, cwd=config["backup_dir"])
+    ok, message = verify_checksum(os.path.join(config["backup_dir"], name))
+    if not ok:
+        raise BackupError(message)
+    return name
+
+
+def vanished_archives(previous, current):
+    """Archives recorded after the last maintenance that the repository no longer lists: only this
+    host's retention removes archives, so these were deleted (or hidden) by someone else."""
+    if previous is None:
+        return []
+    return sorted(set(previous) - set(current))
+
+
+def prune_args(kind, keep):
+    return [
+        "prune",
+        "--glob-archives",
+        kind + "-*",
+        "--keep-daily",
+        str(keep["daily"]),
+        "--keep-weekly",
+        str(keep["weekly"]),
+        "--keep-monthly",
+        str(keep["monthly"]),
     ]
-    proc = run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BackupError("rsync to %s failed (exit %d): %s" % (remote["host"], proc.returncode, proc.stderr.strip()))
-    return remote["host"]
+
+
+def maintenance_record_path(config, repo):
+    return os.path.join(config["state_dir"], re.sub(r"[^A-Za-z0-9._-]", "_", repo.strip("/")) + ".json")
+
+
+def read_archive_record(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)["archives"]
+    except FileNotFoundError:
+        return None
+
+
+def maintain_repository(config, repo, run=None, now=None):
+    """On the backup host: refuse to prune when archives vanished, else prune, compact, record."""
+    offsite = {"repo": repo, "passphrase_file": config["passphrase_file"]}
+    record_path = maintenance_record_path(config, repo)
+    current = archive_names(offsite, run=run)
+    vanished = vanished_archives(read_archive_record(record_path), current)
+    if vanished:
+        # compact would free the segments the hidden archives still hold: leave the repository alone.
+        raise BackupError(
+            "%s: %d archive(s) vanished since the last maintenance, not pruned or compacted: %s "
+            "(recover them: docs/architecture.md, off-site repository)" % (repo, len(vanished), ", ".join(vanished))
+        )
+    for kind in OFFSITE_KINDS:
+        borg(offsite, prune_args(kind, config["keep"]), run=run)
+    borg(offsite, ["compact"], run=run)
+    kept = archive_names(offsite, run=run)
+    os.makedirs(config["state_dir"], exist_ok=True)
+    record = {"repo": repo, "checked_at": iso(now or utc_now()), "archives": kept}
+    write_atomic(record_path, (json.dumps(record, indent=2) + "\n").encode(), mode=0o640)
+    return len(current) - len(kept), len(kept)
+
+
+def command_offsite_maintain(config, run=None):
+    """Every repository is maintained; one with vanished archives fails the job at the end."""
+    errors = []
+    for repo in config["repos"]:
+        try:
+            pruned, kept = maintain_repository(config, repo, run=run)
+            print("%s: pruned %d, kept %d archive(s)" % (repo, pruned, kept))
+        except BackupError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise BackupError("; ".join(errors))
+    return 0
+
+
+def restore_media(config, name, run=None):
+    """Replace the media directory by the archive's tree: extracted beside it (owners kept, as
+    root), then swapped in by renames, so a failed extraction leaves the live media untouched."""
+    parsed = parse_name(name)
+    if parsed is None or parsed[0] != "media":
+        raise BackupError("not a media archive: %s" % name)
+    path = os.path.join(config["backup_dir"], name)
+    ok, message = verify_checksum(path)
+    if not ok:
+        raise BackupError(message)
+    media_dir = config["media_dir"].rstrip("/")
+    parent = os.path.dirname(media_dir)
+    staging = tempfile.mkdtemp(prefix=".media-restore-", dir=parent)
+    try:
+        proc = (run or subprocess.run)(
+            ["tar", "-xzf", path, "-C", staging], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise BackupError("tar failed (exit %d): %s" % (proc.returncode, proc.stderr.strip()))
+        retired = staging + "-old"
+        if os.path.exists(media_dir):
+            os.rename(media_dir, retired)
+        os.rename(os.path.join(staging, "media"), media_dir)
+        if os.path.exists(retired):
+            subprocess.run(["rm", "-rf", "--one-file-system", retired], check=True)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", staging], check=True)
+    return name
 
 
 def newest(config, kind="db"):
@@ -372,31 +554,36 @@ def newest(config, kind="db"):
     return names[-1]
 
 
-def command_db(config, pg):
+def command_db(config, pg, now=None):
     """The scheduled database backup: dump, restore test, retention, copy. Exit 1 if any fails."""
-    name = take_dump(config, pg)
+    name = take_dump(config, pg, now=now)
     print("dump %s (%d bytes)" % (name, os.path.getsize(os.path.join(config["backup_dir"], name))))
-    result = restore_test(config, pg, name)
+    result = restore_test(config, pg, name, now=now)
     record_restore_test(config, result)
     print("restore test %s: %s" % (result["status"], result["message"]))
+    record_backup(config, "db", name, restore_test=result, now=now)
     for doomed in prune(config["backup_dir"], "db", config["keep_daily"], config["keep_weekly"]) + prune(
         config["backup_dir"], "safety-db", 0, 0, keep_last=SAFETY_DUMPS_KEPT
     ):
         print("pruned %s" % doomed)
-    host = copy_to_remote(config)
-    if host:
-        print("copied to %s" % host)
-    return 0 if result["status"] == "passed" else 1
+    repo = copy_offsite(config, name)
+    if repo:
+        print("copied off-site to %s" % repo)
+    if result["status"] != "passed":
+        print("vitals-backup: the restore test of %s failed: %s" % (name, result["message"]), file=sys.stderr)
+        return 1
+    return 0
 
 
-def command_media(config):
-    name = take_media_archive(config)
+def command_media(config, now=None):
+    name = take_media_archive(config, now=now)
     print("media archive %s" % name)
+    record_backup(config, "media", name, now=now)
     for doomed in prune(config["backup_dir"], "media", config["keep_daily"], config["keep_weekly"]):
         print("pruned %s" % doomed)
-    host = copy_to_remote(config)
-    if host:
-        print("copied to %s" % host)
+    repo = copy_offsite(config, name)
+    if repo:
+        print("copied off-site to %s" % repo)
     return 0
 
 
@@ -461,6 +648,12 @@ def build_parser():
     verify = sub.add_parser("verify", help="check a backup against its .sha256")
     verify.add_argument("backup", help="file name in the backup directory (default: the newest dump)", nargs="?")
     sub.add_parser("list", help="the backups, as JSON")
+    fetch = sub.add_parser("fetch", help="extract a backup from the off-site repository into the backup directory")
+    fetch.add_argument("--kind", choices=OFFSITE_KINDS, default="db")
+    fetch.add_argument("--backup", help="archive name (default: the newest of the kind)")
+    media = sub.add_parser("restore-media", help="replace the media directory by a media archive")
+    media.add_argument("--backup", help="file name (default: the newest media-*.tar.gz)")
+    sub.add_parser("offsite-maintain", help="on the backup host: check, prune and compact the repositories")
     return parser
 
 
@@ -483,6 +676,15 @@ def dispatch(args, config, pg):
         ok, message = verify_checksum(os.path.join(config["backup_dir"], args.backup or newest(config)))
         print(message)
         return 0 if ok else 1
+    if args.action == "fetch":
+        print(fetch_offsite(config, args.kind, args.backup))
+        return 0
+    if args.action == "restore-media":
+        name = restore_media(config, args.backup or newest(config, "media"))
+        print("restored %s into %s" % (name, config["media_dir"]))
+        return 0
+    if args.action == "offsite-maintain":
+        return command_offsite_maintain(config)
     return command_list(config)
 
 

@@ -3,6 +3,8 @@
 # `vitals-cron run JOB` runs the job defined in <config-dir>/JOB.json under an exclusive lock
 # and a timeout, appends its full output to <log-dir>/JOB.log and records the run in
 # <state-dir>/JOB.json (format: docs/architecture.md). `vitals-cron list` shows every job.
+# A failed or timed-out run writes its reason and output tail to stderr, so cron mails it to
+# MAILTO, and runs the job's optional `on_failure` command (the result as JSON on stdin).
 # The role installs this file as /usr/local/bin/vitals-cron with a python3 shebang prepended;
 # the unit tests import it from roles/cron/files/. It reads env files with
 # /usr/local/lib/vitals/vitals_envfile.py, which the role installs too.
@@ -37,6 +39,8 @@ EXIT_TIMEOUT = 124  # as timeout(1)
 EXIT_SKIPPED = 75  # EX_TEMPFAIL: another run holds the lock
 EXIT_USAGE = 64
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# A failure hook (a mail, a webhook) that hangs must not hold the job's lock for long.
+ON_FAILURE_TIMEOUT = 60
 
 
 def utc_now():
@@ -102,6 +106,65 @@ def runner_exit_code(status, exit_code):
     if status == "timeout":
         return EXIT_TIMEOUT
     return exit_code
+
+
+def failure_report(job, last_run):
+    """What cron mails for a failed or timed-out run (None for a success): reason, then output tail."""
+    if last_run["status"] == "success":
+        return None
+    if last_run["status"] == "timeout":
+        reason = "timed out after %.0fs and was killed" % last_run["duration_s"]
+    else:
+        reason = "failed with exit code %s" % last_run["exit_code"]
+    lines = [
+        "vitals-cron: job %s %s (started %s)." % (job, reason, last_run["started_at"]),
+        "--- output tail ---",
+        last_run["output_tail"].rstrip("\n"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def failure_payload(job, last_run):
+    """The JSON document an on_failure command reads on stdin."""
+    return {"job": job, **last_run}
+
+
+def failure_environment(job, last_run, base_env=None):
+    """The on_failure command's environment: the runner's, plus the job's name and outcome."""
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(
+        {
+            "VITALS_CRON_JOB": job,
+            "VITALS_CRON_STATUS": last_run["status"],
+            "VITALS_CRON_EXIT_CODE": "" if last_run["exit_code"] is None else str(last_run["exit_code"]),
+            "VITALS_CRON_STARTED_AT": last_run["started_at"],
+        }
+    )
+    return env
+
+
+def run_on_failure(argv, job, last_run, timeout=ON_FAILURE_TIMEOUT):
+    """Run the failure hook; return None when it succeeded, else why it did not (for stderr)."""
+    payload = json.dumps(failure_payload(job, last_run), sort_keys=True).encode()
+    try:
+        proc = subprocess.run(
+            argv,
+            input=payload,
+            capture_output=True,
+            env=failure_environment(job, last_run),
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "on_failure command timed out after %ss" % timeout
+    except OSError as exc:
+        return "on_failure command cannot start: %s" % exc
+    if proc.returncode != 0:
+        return "on_failure command failed (exit %d): %s" % (
+            proc.returncode,
+            decode_tail(proc.stderr + proc.stdout, 1024).strip(),
+        )
+    return None
 
 
 def read_state(path, job):
@@ -186,6 +249,10 @@ def load_definition(config_dir, job):
         definition = json.load(handle)
     if not isinstance(definition.get("command"), list) or not definition["command"]:
         raise ValueError("job %s: 'command' must be a non-empty list" % job)
+    # An empty list: no failure command (the role writes the key for every job).
+    on_failure = definition.get("on_failure")
+    if on_failure is not None and not isinstance(on_failure, list):
+        raise ValueError("job %s: 'on_failure' must be a command list" % job)
     definition.setdefault("name", job)
     return definition
 
@@ -383,7 +450,15 @@ def main(argv=None):
     skipped, state = run_job(definition, args.state_dir, args.lock_dir, args.log_dir, kill_grace)
     if skipped:
         return EXIT_SKIPPED
-    return runner_exit_code(state["last_run"]["status"], state["last_run"]["exit_code"])
+    last_run = state["last_run"]
+    report = failure_report(definition["name"], last_run)
+    if report is not None:
+        sys.stderr.write(report)
+        if definition.get("on_failure"):
+            problem = run_on_failure(definition["on_failure"], definition["name"], last_run)
+            if problem:
+                sys.stderr.write("vitals-cron: %s\n" % problem)
+    return runner_exit_code(last_run["status"], last_run["exit_code"])
 
 
 if __name__ == "__main__":
