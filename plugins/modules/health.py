@@ -10,7 +10,11 @@ version_added: 0.1.0
 description:
   - Runs a list of checks (HTTP, TCP, PostgreSQL, disk, systemd, tracked cron jobs, backups, commands,
     Django system checks and migrations, TLS certificates, SMTP) concurrently, each with its own timeout.
-  - Failing checks are retried every O(delay) seconds until they pass or the grace window O(within) ends.
+  - Only transient failures (connection refused, HTTP 502, 503 or 504, a timeout, a unit starting for the
+    first time) are retried, every O(delay) seconds until they pass or the grace window O(within) ends.
+    A definitive failure (a wrong answer, a failed or restarting unit, a refused write) is confirmed once
+    after half a second and reported; a transient one becomes definitive when a unit of
+    O(checks[].unit) is down; a warning is never retried. Each result says why it stopped (RV(checks[].stopped)).
   - Each check ends C(ok), C(warning), C(critical) or C(unknown) (Nagios codes 0-3). A failed check
     is C(critical) unless its O(checks[].severity) is C(warning).
   - The task fails when a check is C(critical) (or C(unknown), see O(fail_on_unknown)) and still
@@ -24,6 +28,7 @@ author:
 requirements:
   - requests (python3-requests), for C(http) checks
   - psycopg2 (python3-psycopg2) or psycopg 3 (python3-psycopg), for C(postgres) checks
+  - cryptography (python3-cryptography), for C(tls) checks
   - A check whose library is missing ends C(unknown) with a message saying what to install.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -59,6 +64,13 @@ options:
         description: Seconds one attempt may take (connect, read, query or command).
         type: float
         default: 10
+      unit:
+        description:
+          - The systemd units the check depends on (C(demo.service)). When the check fails in a way that
+            could recover and one of them is failed, inactive or in C(auto-restart), the failure is
+            definitive and is reported at once instead of retried to the end of the window.
+        type: list
+        elements: str
       http:
         description: An HTTP(S) request and what its answer must look like.
         type: dict
@@ -158,6 +170,14 @@ options:
           expected:
             description: The value (as text) the query must return; any value passes when omitted.
             type: str
+          write:
+            description:
+              - Also prove the database accepts writes as this role, with a committed
+                C(UPDATE vitals.health_write) (the one-row table the P(vitals.django.postgresql#role) role
+                creates). Table privileges, a read-only role or database, a hot standby and a full disk fail it.
+              - Without it the query runs in a read-only session.
+            type: bool
+            default: false
       disk:
         description: Free space and free inodes of the file system holding a path. Set at least one minimum.
         type: dict
@@ -166,8 +186,15 @@ options:
             description: Absolute path.
             type: path
             required: true
+          warn_free:
+            description:
+              - Free space under which the check is a C(warning), C(20%) or a size; needs O(checks[].disk.min_free)
+                of the same kind, and must not be below it.
+            type: str
           min_free:
-            description: Minimum free space available to unprivileged users, C(10%) or a size (C(500M), C(2G), bytes).
+            description:
+              - Minimum free space available to unprivileged users, C(10%) or a size (C(500M), C(2G), bytes).
+              - A percentage is of used plus available space, as C(df) computes it.
             type: str
           min_free_inodes:
             description: Minimum free inodes, C(5%) or a count.
@@ -190,6 +217,13 @@ options:
           min_uptime:
             description: The unit must have been active for at least this many seconds (no restart within them).
             type: float
+          observe:
+            description:
+              - Seconds the unit is watched (a sample every half second) when it must be active. A restart
+                (C(NRestarts) grows), a new main process, C(auto-restart) or C(failed) meanwhile fail the check,
+                as does a socket unit that hit its trigger limit. V(0) takes one sample.
+            type: float
+            default: 2
       cron:
         description:
           - A tracked cron job, from the state file its runner writes (C(<state_dir>/<job>.json),
@@ -316,10 +350,14 @@ options:
           server_name:
             description: SNI name; default O(checks[].tls.host).
             type: str
-          min_days:
-            description: Minimum days left.
+          warn_days:
+            description: Days left under which the check is a C(warning).
             type: int
-            default: 14
+            default: 30
+          min_days:
+            description: Days left under which the check is C(critical).
+            type: int
+            default: 7
           validate_certs:
             description: Verify the certificate chain and name.
             type: bool
@@ -463,6 +501,15 @@ checks:
       returned: always
       sample: 12.5
     attempts: {description: Number of attempts., type: int, returned: always, sample: 1}
+    stopped:
+      description:
+        - Why the check stopped. C(passed); C(warning) (never retried); C(definitive) (a failure that
+          cannot recover by itself, confirmed once); C(unit-down) (a transient failure while a unit of
+          O(checks[].unit) is down); C(window-expired) (transient until the end of O(within));
+          C(unknown) (the check could not run).
+      type: str
+      returned: always
+      sample: definitive
     details:
       description: Measured values of the check type (status code, latency, free space...).
       type: dict

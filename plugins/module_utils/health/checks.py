@@ -18,11 +18,23 @@ DJANGO_ISSUE_RE = re.compile(r"^(?P<obj>.*?): \((?P<id>[\w.]+\.(?P<level>[CEWID]
 
 
 class ProbeError(Exception):
-    """The probe could not talk to the service: the check fails (critical)."""
+    """The probe could not talk to the service: the check fails (critical).
+
+    `transient` marks what may recover by itself within the grace window (connection refused, a
+    timeout, a server still starting); anything else is definitive and is not retried.
+    """
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class MissingLibrary(Exception):
     """A Python library the check needs is not installed: the check is unknown."""
+
+
+# Gateway answers of a proxy whose backend is (re)starting: they may recover, others will not.
+TRANSIENT_HTTP = (502, 503, 504)
 
 
 @dataclass
@@ -30,6 +42,7 @@ class Outcome:
     status: str
     message: str
     details: dict = field(default_factory=dict)
+    transient: bool = False
 
 
 def parse_time(value):
@@ -107,7 +120,8 @@ def check_http(opts, timeout, deps):
     if opts["max_latency"] and resp.elapsed > opts["max_latency"]:
         problems.append("took %d ms, limit %d ms" % (latency_ms, opts["max_latency"] * 1000))
     if problems:
-        return Outcome(CRITICAL, "; ".join(problems), details)
+        transient = resp.status in TRANSIENT_HTTP and resp.status not in opts["status"]
+        return Outcome(CRITICAL, "; ".join(problems), details, transient=transient)
     return Outcome(OK, "HTTP %d in %d ms" % (resp.status, latency_ms), details)
 
 
@@ -124,12 +138,12 @@ def check_tcp(opts, timeout, deps):
 
 def check_postgres(opts, timeout, deps):
     conn = {k: opts[k] for k in ("host", "port", "dbname", "user", "password", "sslmode") if opts[k] is not None}
-    value = deps.pg_query(conn, opts["query"], timeout=timeout)
+    value = deps.pg_query(conn, opts["query"], timeout=timeout, write=opts["write"])
     shown = None if value is None else str(value)
-    details = {"dbname": opts["dbname"], "value": shown}
+    details = {"dbname": opts["dbname"], "value": shown, "write": opts["write"]}
     if opts["expected"] is not None and shown != opts["expected"]:
         return Outcome(CRITICAL, "query returned %r, expected %r" % (shown, opts["expected"]), details)
-    return Outcome(OK, "query returned %r" % shown, details)
+    return Outcome(OK, "query returned %r%s" % (shown, "; write committed" if opts["write"] else ""), details)
 
 
 def _free_enough(kind, amount, free, total):
@@ -144,41 +158,105 @@ def _fmt_need(kind, amount, unit):
 
 def check_disk(opts, timeout, deps):
     st = deps.statvfs(opts["path"])
-    free_bytes, total_bytes = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    # As df: the root-reserved blocks count neither as free nor as usable, so the share is
+    # available / (used + available), and used% + free% = 100 like df's Use% column.
+    free_bytes = st.f_bavail * st.f_frsize
+    used_bytes = (st.f_blocks - st.f_bfree) * st.f_frsize
+    usable = used_bytes + free_bytes
     details = {
         "path": opts["path"],
         "free_bytes": free_bytes,
-        "free_percent": round(free_bytes * 100.0 / total_bytes, 2) if total_bytes else None,
+        "used_bytes": used_bytes,
+        "free_percent": round(free_bytes * 100.0 / usable, 2) if usable else None,
+        "used_percent": round(used_bytes * 100.0 / usable, 2) if usable else None,
         "free_inodes": st.f_favail,
         "free_inodes_percent": round(st.f_favail * 100.0 / st.f_files, 2) if st.f_files else None,
     }
-    problems = []
-    if opts["min_free"] and not _free_enough(*opts["min_free"], free_bytes, total_bytes):
-        problems.append(
-            "%d bytes free (%s%%), need %s"
-            % (free_bytes, details["free_percent"], _fmt_need(*opts["min_free"], unit="bytes"))
-        )
+    critical, warned = [], []
+    for key, found in (("min_free", critical), ("warn_free", warned)):
+        if opts[key] and not _free_enough(*opts[key], free_bytes, usable):
+            found.append(
+                "%d bytes free (%s%%), %s %s"
+                % (
+                    free_bytes,
+                    details["free_percent"],
+                    "need" if key == "min_free" else "warning below",
+                    _fmt_need(*opts[key], unit="bytes"),
+                )
+            )
     if opts["min_free_inodes"] and not _free_enough(*opts["min_free_inodes"], st.f_favail, st.f_files):
-        problems.append(
+        critical.append(
             "%d inodes free (%s%%), need %s"
             % (st.f_favail, details["free_inodes_percent"], _fmt_need(*opts["min_free_inodes"], unit="inodes"))
         )
-    if problems:
-        return Outcome(CRITICAL, "%s: %s" % (opts["path"], "; ".join(problems)), details)
+    if critical:
+        return Outcome(CRITICAL, "%s: %s" % (opts["path"], "; ".join(critical)), details)
+    if warned:
+        return Outcome(WARNING, "%s: %s" % (opts["path"], "; ".join(warned)), details)
     return Outcome(OK, "%s: %s%% free" % (opts["path"], details["free_percent"]), details)
+
+
+SAMPLE_INTERVAL = 0.5
+SYSTEMD_FIELDS = ("LoadState", "ActiveState", "SubState", "Result", "UnitFileState", "NRestarts", "MainPID")
+
+
+def _unstable(unit, first, props):
+    """What makes a unit unstable in one sample (compared with the first) -> problem or None."""
+    if props.get("SubState") == "auto-restart":
+        return "%s is in auto-restart (crash loop, NRestarts %s)" % (unit, props.get("NRestarts"))
+    if props.get("ActiveState") == "failed":
+        return "%s is failed (%s)" % (unit, props.get("Result"))
+    if props.get("NRestarts", "0") != first.get("NRestarts", "0"):
+        return "%s restarted while observed (NRestarts %s -> %s)" % (
+            unit,
+            first.get("NRestarts"),
+            props.get("NRestarts"),
+        )
+    if props.get("MainPID", "0") != first.get("MainPID", "0"):
+        return "%s main process changed while observed (PID %s -> %s)" % (
+            unit,
+            first.get("MainPID"),
+            props.get("MainPID"),
+        )
+    return None
+
+
+def _observe(unit, first, opts, timeout, deps):
+    """Samples the unit every SAMPLE_INTERVAL for `observe` seconds -> (last sample, problem or None)."""
+    end = deps.monotonic() + opts["observe"]
+    props = first
+    while deps.monotonic() < end:
+        deps.sleep(min(SAMPLE_INTERVAL, max(0.0, end - deps.monotonic())))
+        props = deps.systemd_show(unit, timeout=timeout)
+        problem = _unstable(unit, first, props)
+        if problem:
+            return props, problem
+    return props, None
 
 
 def check_systemd(opts, timeout, deps):
     unit = opts["unit"]
     props = deps.systemd_show(unit, timeout=timeout)
-    details = {k: props.get(k) for k in ("LoadState", "ActiveState", "SubState", "UnitFileState", "NRestarts")}
+    details = {k: props.get(k) for k in SYSTEMD_FIELDS if k != "Result"}
     problems = []
     if props.get("LoadState") == "not-found":
         return Outcome(CRITICAL, "unit %s not found" % unit, details)
     active = props.get("ActiveState")
-    if active == "failed":
-        problems.append("%s is failed (%s)" % (unit, props.get("Result")))
-    elif opts["active"] and active != "active":
+    if props.get("Result") == "trigger-limit-hit":
+        return Outcome(CRITICAL, "%s hit its trigger limit and stopped listening" % unit, details)
+    if props.get("SubState") == "auto-restart" or active == "failed":
+        return Outcome(CRITICAL, _unstable(unit, props, props), details)
+    if opts["active"] and active in ("activating", "reloading"):
+        # Starting for the first time may finish within the window; starting again is a restart.
+        first_start = props.get("NRestarts", "0") in ("0", "")
+        message = "%s is %s (%s)%s" % (
+            unit,
+            active,
+            props.get("SubState"),
+            "" if first_start else ", restarted %s times" % props.get("NRestarts"),
+        )
+        return Outcome(CRITICAL, message, details, transient=first_start)
+    if opts["active"] and active != "active":
         problems.append("%s is %s, expected active" % (unit, active))
     elif opts["active"] is False and active == "active":
         problems.append("%s is active, expected inactive" % unit)
@@ -196,8 +274,17 @@ def check_systemd(opts, timeout, deps):
             details["uptime_s"] = round(uptime, 1)
             if uptime < opts["min_uptime"]:
                 problems.append("%s (re)started %d s ago, less than %d s" % (unit, uptime, opts["min_uptime"]))
+    if not problems and opts["active"] and opts["observe"]:
+        last, problem = _observe(unit, props, opts, timeout, deps)
+        details.update(
+            {"observed_s": opts["observe"], "NRestarts": last.get("NRestarts"), "MainPID": last.get("MainPID")}
+        )
+        if problem:
+            problems.append(problem)
     if problems:
         return Outcome(CRITICAL, "; ".join(problems), details)
+    if opts["active"] and opts["observe"]:
+        return Outcome(OK, "%s is %s, stable for %g s" % (unit, active, opts["observe"]), details)
     return Outcome(OK, "%s is %s" % (unit, active), details)
 
 
@@ -397,6 +484,10 @@ def check_tls(opts, timeout, deps):
     details = {"not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "days_left": round(days, 1)}
     if days < opts["min_days"]:
         return Outcome(CRITICAL, "certificate expires in %.1f days, minimum %d" % (days, opts["min_days"]), details)
+    if days < opts["warn_days"]:
+        return Outcome(
+            WARNING, "certificate expires in %.1f days, renew before %d" % (days, opts["warn_days"]), details
+        )
     return Outcome(OK, "certificate valid for %.0f more days" % days, details)
 
 

@@ -31,6 +31,8 @@ class Check:
     severity: str
     timeout: float
     options: dict
+    # The systemd units behind the check: a transient failure is definitive when one is down.
+    units: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,14 @@ def _str_list(value):
     return [_str(v) for v in value]
 
 
+def _units(value):
+    """'app.service' or a list of units -> tuple."""
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        return ()
+    return tuple(_str(v) for v in values)
+
+
 def _str_dict(value):
     if not isinstance(value, dict):
         raise ValueError("must be a dictionary")
@@ -224,9 +234,11 @@ SCHEMA = {
         "sslmode": Opt(_choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
         "query": Opt(_str, default="SELECT 1"),
         "expected": Opt(_str),
+        "write": Opt(_bool, default=False),
     },
     "disk": {
         "path": Opt(_abs_path, required=True),
+        "warn_free": Opt(_size),
         "min_free": Opt(_size),
         "min_free_inodes": Opt(_size),
     },
@@ -235,6 +247,7 @@ SCHEMA = {
         "active": Opt(_bool, default=True),
         "enabled": Opt(_bool),
         "min_uptime": Opt(_positive),
+        "observe": Opt(_non_negative, default=2.0),
     },
     "cron": {
         "job": Opt(_str, required=True),
@@ -272,7 +285,8 @@ SCHEMA = {
         "host": Opt(_str, required=True),
         "port": Opt(_port, default=443),
         "server_name": Opt(_str),
-        "min_days": Opt(_int, default=14),
+        "warn_days": Opt(_int, default=30),
+        "min_days": Opt(_int, default=7),
         "validate_certs": Opt(_bool, default=True),
         "ca_path": Opt(_abs_path),
     },
@@ -284,7 +298,7 @@ SCHEMA = {
         "ehlo_name": Opt(_str, default="localhost"),
     },
 }
-COMMON_KEYS = ("name", "severity", "timeout")
+COMMON_KEYS = ("name", "severity", "timeout", "unit")
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
@@ -299,10 +313,18 @@ def _convert(errors, where, key, opt_or_convert, value):
 
 def _cross_checks(ctype, options):
     """Rules that involve several options of one check type."""
-    if ctype == "disk" and options["min_free"] is None and options["min_free_inodes"] is None:
-        return ["needs 'min_free' or 'min_free_inodes'"]
+    if ctype == "disk" and options["warn_free"] and not options["min_free"]:
+        return ["'warn_free' needs 'min_free' (the critical threshold)"]
     if ctype == "backup" and not (options["dir"] or options["app"]):
         return ["needs 'dir' or 'app'"]
+    if ctype == "disk" and options["min_free"] is None and options["min_free_inodes"] is None:
+        return ["needs 'min_free' or 'min_free_inodes'"]
+    if ctype == "disk" and options["warn_free"] and options["warn_free"][0] != options["min_free"][0]:
+        return ["'warn_free' and 'min_free' must both be percentages or both sizes"]
+    if ctype == "disk" and options["warn_free"] and options["warn_free"][1] < options["min_free"][1]:
+        return ["'warn_free' must not be below 'min_free'"]
+    if ctype == "tls" and options["warn_days"] < options["min_days"]:
+        return ["'warn_days' must not be below 'min_days'"]
     return []
 
 
@@ -355,6 +377,7 @@ def validate_check(index, item, errors):
     ctype = types[0]
     severity = _convert(errors, where, "severity", _choice(*SEVERITIES), item.get("severity", "critical"))
     timeout = _convert(errors, where, "timeout", _positive, item.get("timeout", DEFAULT_TIMEOUT))
+    units = _convert(errors, where, "unit", _units, item.get("unit", []))
     raw = item[ctype] if item[ctype] is not None else {}
     if not isinstance(raw, dict):
         errors.append("%s: '%s' must be a dictionary of options" % (where, ctype))
@@ -375,7 +398,7 @@ def validate_check(index, item, errors):
         return None
     errors.extend("%s: %s" % (where, problem) for problem in _cross_checks(ctype, options))
     _fill_defaults(ctype, options)
-    return Check(name=name, type=ctype, severity=severity, timeout=timeout, options=options)
+    return Check(name=name, type=ctype, severity=severity, timeout=timeout, options=options, units=units)
 
 
 def validate_config(checks, within=0, delay=2, concurrency=8, fail_on_unknown=True):

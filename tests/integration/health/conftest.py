@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+# The check library itself, for tests that run it directly against the loopback servers.
+sys.path.insert(0, str(REPO / ".collections"))
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "Pg-Integration-Secret-9"
 MONITOR_PASSWORD = "Monitor-Secret-7"

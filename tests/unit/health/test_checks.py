@@ -342,7 +342,7 @@ def test_parsers():
 # tls, smtp
 def test_tls_days_left(deps):
     assert run(deps, "tls", {"host": "h", "min_days": 30}).status == "ok"
-    out = run(deps, "tls", {"host": "h", "min_days": 60})
+    out = run(deps, "tls", {"host": "h", "min_days": 60, "warn_days": 90})
     assert out.status == "critical"
     assert out.message.startswith("certificate expires in 38.2 days, minimum 60")
 
@@ -355,7 +355,7 @@ def test_smtp(deps):
 
 
 def test_statvfs_with_zero_totals_does_not_divide_by_zero(deps):
-    deps.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=0, f_bavail=0, f_files=0, f_favail=0)
+    deps.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=0, f_bfree=0, f_bavail=0, f_files=0, f_favail=0)
     assert run(deps, "disk", {"path": "/proc", "min_free": "1%", "min_free_inodes": "1%"}).status == "ok"
 
 
