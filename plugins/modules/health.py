@@ -45,7 +45,7 @@ options:
   checks:
     description:
       - The checks. Each item has a O(checks[].name), exactly one check type key (V(http), V(tcp), V(postgres),
-        V(disk), V(systemd), V(cron), V(backup), V(command), V(django), V(tls), V(smtp)) holding that type's
+        V(disk), V(systemd), V(cron), V(backup), V(command), V(django), V(tls), V(smtp), V(media)) holding that type's
         options, and optionally O(checks[].severity) and O(checks[].timeout).
     type: list
     elements: dict
@@ -365,6 +365,36 @@ options:
           ca_path:
             description: CA bundle to verify with.
             type: path
+      media:
+        description:
+          - Writes a file the way the app does (as O(checks[].media.user), with O(checks[].media.umask)) into a
+            new subdirectory of the media root, fetches it through nginx and removes it. Catches a umask,
+            owner, group or C(alias) that keeps nginx from serving the app's uploads.
+          - Needs root to write as another user.
+        type: dict
+        suboptions:
+          root:
+            description: The media root (Django's C(MEDIA_ROOT)).
+            type: path
+            required: true
+          url:
+            description: URL of the root as nginx serves it (C(http://127.0.0.1/media/)).
+            type: str
+            required: true
+          host:
+            description: Host header of the request.
+            type: str
+          user:
+            description: User the file is written as (the app's runtime user); the module's user when omitted.
+            type: str
+          umask:
+            description: Umask the file is written with, the app unit's C(UMask=) (V('0027')).
+            type: str
+            default: "0027"
+          validate_certs:
+            description: Verify the certificate of an C(https://) URL.
+            type: bool
+            default: true
       smtp:
         description: An SMTP server's banner and its answer to C(EHLO).
         type: dict

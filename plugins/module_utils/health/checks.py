@@ -288,6 +288,46 @@ def check_systemd(opts, timeout, deps):
     return Outcome(OK, "%s is %s" % (unit, active), details)
 
 
+# Written as the app user with the unit's umask; prints the mode and group the file got.
+MEDIA_WRITE = 'mkdir -- "$1" && printf %s "$2" > "$1/probe.txt" && stat -c "%a %U:%G" -- "$1/probe.txt"'
+
+
+def check_media(opts, timeout, deps):
+    """Write a file the way the app does into a new subdirectory of the media root, fetch it via nginx."""
+    name = "vitals-health-%s" % deps.token()
+    directory = "%s/%s" % (opts["root"].rstrip("/"), name)
+    content = "vitals health probe %s\n" % name
+    url = "%s/%s/probe.txt" % (opts["url"].rstrip("/"), name)
+    rc, out, err = deps.run(
+        ["sh", "-c", MEDIA_WRITE, "sh", directory, content], timeout=timeout, user=opts["user"], umask=opts["umask"]
+    )
+    details = {"url": url, "file": "%s/probe.txt" % directory}
+    if rc != 0:
+        return Outcome(CRITICAL, "cannot write %s as %s: %s" % (details["file"], opts["user"], _tail(err, 2)), details)
+    details["mode_owner"] = out.strip()
+    try:
+        headers = {"Host": opts["host"]} if opts["host"] else {}
+        resp = deps.http(
+            "GET", url, headers=headers, timeout=timeout, verify=opts["validate_certs"], allow_redirects=False
+        )
+    finally:
+        deps.run(["rm", "-rf", "--", directory], timeout=timeout, user=opts["user"])
+    details["status_code"] = resp.status
+    if resp.status == 200 and resp.text == content:
+        return Outcome(
+            OK, "a file the app writes (%s) is served under %s" % (details["mode_owner"], opts["url"]), details
+        )
+    if resp.status == 200:
+        return Outcome(CRITICAL, "%s answered another file's content: check the /media/ alias" % url, details)
+    why = {403: "nginx cannot read it", 404: "nginx looks elsewhere: check the /media/ alias"}.get(resp.status, "")
+    return Outcome(
+        CRITICAL,
+        "a file the app wrote (%s) is answered HTTP %d%s" % (details["mode_owner"], resp.status, why and ": " + why),
+        details,
+        transient=resp.status in TRANSIENT_HTTP,
+    )
+
+
 def _age(deps, stamp):
     return (deps.now() - stamp).total_seconds()
 
@@ -518,4 +558,5 @@ CHECKS = {
     "django": check_django,
     "tls": check_tls,
     "smtp": check_smtp,
+    "media": check_media,
 }

@@ -6,6 +6,7 @@ import hashlib
 import os
 import pwd
 import re
+import secrets
 import socket
 import ssl
 import subprocess
@@ -187,14 +188,18 @@ class SystemDeps:
         return digest.hexdigest()
 
     @staticmethod
-    def run(argv, timeout, cwd=None, env=None, user=None):
-        kwargs = {}
+    def token():
+        return secrets.token_hex(6)
+
+    @staticmethod
+    def run(argv, timeout, cwd=None, env=None, user=None, umask=None):
+        kwargs = {} if umask is None else {"umask": umask}
         if user:
             try:
                 account = pwd.getpwnam(user)
             except KeyError:
                 raise ProbeError("no such user %s" % user) from None
-            kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
             if env is not None:
                 env = dict(env, HOME=account.pw_dir, USER=user)
         try:

@@ -140,6 +140,21 @@ def _str_list(value):
     return [_str(v) for v in value]
 
 
+def _umask(value):
+    """'0027' or 23 (YAML reads 0027 as octal) -> 0o027."""
+    if isinstance(value, bool):
+        raise ValueError("must be an octal umask such as '0027'")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.match(r"^0?[0-7]{3}$", value):
+        number = int(value, 8)
+    else:
+        raise ValueError("must be an octal umask such as '0027'")
+    if not 0 <= number <= 0o777:
+        raise ValueError("must be an octal umask such as '0027'")
+    return number
+
+
 def _units(value):
     """'app.service' or a list of units -> tuple."""
     values = value if isinstance(value, list) else [value]
@@ -289,6 +304,14 @@ SCHEMA = {
         "min_days": Opt(_int, default=7),
         "validate_certs": Opt(_bool, default=True),
         "ca_path": Opt(_abs_path),
+    },
+    "media": {
+        "root": Opt(_abs_path, required=True),
+        "url": Opt(_url, required=True),
+        "host": Opt(_str),
+        "user": Opt(_str),
+        "umask": Opt(_umask, default=0o027),
+        "validate_certs": Opt(_bool, default=True),
     },
     "smtp": {
         "host": Opt(_str, required=True),

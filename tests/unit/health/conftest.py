@@ -91,8 +91,12 @@ class FakeDeps:
     def sha256(self, path):
         return self.hashes[path]
 
-    def run(self, argv, timeout, cwd=None, env=None, user=None):
-        self.calls.append(("run", argv, cwd, env, user))
+    @staticmethod
+    def token():
+        return "0123abcd"
+
+    def run(self, argv, timeout, cwd=None, env=None, user=None, umask=None):
+        self.calls.append(("run", argv, cwd, env, user) + (() if umask is None else (umask,)))
         for key, result in self.commands.items():
             if key in " ".join(argv):
                 return self._give(result)
