@@ -192,7 +192,7 @@ class SystemDeps:
         return secrets.token_hex(6)
 
     @staticmethod
-    def run(argv, timeout, cwd=None, env=None, user=None, umask=None):
+    def run(argv, timeout, cwd=None, env=None, user=None, *, umask=None):
         kwargs = {} if umask is None else {"umask": umask}
         if user:
             try:

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from ansible_collections.vitals.django.plugins.module_utils.health.deps import SystemDeps
 from ansible_collections.vitals.django.plugins.module_utils.health.runner import run_checks
 from ansible_collections.vitals.django.plugins.module_utils.health.schema import validate_config
+from conftest import free_port
 
 NGINX_CONF = """
 user www-data;

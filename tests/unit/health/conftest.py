@@ -95,7 +95,7 @@ class FakeDeps:
     def token():
         return "0123abcd"
 
-    def run(self, argv, timeout, cwd=None, env=None, user=None, umask=None):
+    def run(self, argv, timeout, cwd=None, env=None, user=None, *, umask=None):
         self.calls.append(("run", argv, cwd, env, user) + (() if umask is None else (umask,)))
         for key, result in self.commands.items():
             if key in " ".join(argv):
