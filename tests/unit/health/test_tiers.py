@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 from ansible_collections.vitals.django.plugins.module_utils.health.checks import CHECKS
 from ansible_collections.vitals.django.plugins.module_utils.health.schema import validate_config
-from conftest import NOW
 
 
 def run(deps, ctype, options):
@@ -68,13 +67,13 @@ def test_disk_thresholds_are_validated(options, error):
     ],
 )
 def test_tls_defaults_warn_at_30_days_and_fail_at_7(deps, days, status, message):
-    deps.not_after = NOW + timedelta(days=days)
+    deps.not_after = deps.now() + timedelta(days=days)
     out = run(deps, "tls", {"host": "h"})
     assert (out.status, out.message) == (status, message)
 
 
 def test_tls_warning_tier_is_a_setting(deps):
-    deps.not_after = NOW + timedelta(days=13)
+    deps.not_after = deps.now() + timedelta(days=13)
     assert run(deps, "tls", {"host": "h", "warn_days": 10, "min_days": 5}).status == "ok"
     with pytest.raises(ValueError, match="'warn_days' must not be below 'min_days'"):
         validate_config([{"name": "t", "tls": {"host": "h", "warn_days": 3}}])
