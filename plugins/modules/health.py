@@ -227,21 +227,28 @@ options:
       cron:
         description:
           - A tracked cron job, from the state file its runner writes (C(<state_dir>/<job>.json),
-            see docs/architecture.md).
+            see docs/architecture.md), and its definition (C(<config_dir>/<job>.json)).
+          - Critical when the last run failed or was killed at its timeout, or the last success is older
+            than the window; a job that never ran is a C(warning) until one window after it was defined.
         type: dict
         suboptions:
           job:
-            description: Job name.
+            description: Job name, or V(*) for every job defined in O(checks[].cron.config_dir) (none is ok).
             type: str
             required: true
           state_dir:
             description: Directory of the state files.
             type: path
             default: /var/lib/vitals/cron
+          config_dir:
+            description: Directory of the job definitions (schedule, timeout) written by P(vitals.django.cron#role).
+            type: path
+            default: /etc/vitals/cron/jobs
           max_age:
-            description: Seconds since the last success, at most.
+            description:
+              - Seconds since the last success, at most. Default the longest gap between two runs of the job's
+                schedule, plus its timeout, plus 10 minutes.
             type: float
-            required: true
           max_running:
             description: Seconds the current run may have been running, at most.
             type: float
@@ -251,9 +258,12 @@ options:
             default: true
       backup:
         description:
-          - The newest backup C(<prefix>-<UTC stamp>.*) in a directory (format in
-            docs/architecture.md), checking its age from the stamp in its name,
-            its size, its C(.sha256) file and the last restore test (C(restore-test.json)).
+          - The newest backup of a kind in a directory (format in docs/architecture.md), checking its age, size,
+            checksum and last restore test. They come from the record the backup job writes
+            (C(<dir>/state/<prefix>.json) with C(kind), C(backup), C(finished_at), C(size_bytes), C(sha256),
+            C(restore_test)); without one, from the newest C(<prefix>-<UTC stamp>.*) file, its modification
+            time, its C(.sha256) file and C(restore-test.json). The name's stamp is never used as the age.
+          - No backup at all is a C(warning) until the first run of O(checks[].backup.job) was due, then critical.
         type: dict
         suboptions:
           dir:
@@ -263,13 +273,21 @@ options:
             description: Application name, to derive O(checks[].backup.dir).
             type: str
           prefix:
-            description: File name prefix.
+            description: Kind of backup, the file name prefix (V(db), V(media)).
             type: str
             default: db
           max_age:
-            description: Seconds since the newest backup, at most.
+            description:
+              - Seconds since the newest backup, at most. Default from the schedule of O(checks[].backup.job),
+                as for O(checks[].cron.max_age). One of the two is required.
             type: float
-            required: true
+          job:
+            description: The tracked cron job that makes this kind of backup (V(backup-db)).
+            type: str
+          cron_config_dir:
+            description: Directory of the job definitions.
+            type: path
+            default: /etc/vitals/cron/jobs
           min_size:
             description: Minimum size of the newest backup (bytes or C(1K), C(5M)).
             type: str

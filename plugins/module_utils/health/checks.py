@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from .schedule import max_interval
+
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
 BACKUP_STAMP_RE = r"^%s-(\d{8}T\d{6}Z)\.(?!.*\.sha256$)"
 MIGRATION_RE = re.compile(r"^\s*(\w+\.\d{4}\w*)\s*$", re.MULTILINE)
@@ -332,86 +334,214 @@ def _age(deps, stamp):
     return (deps.now() - stamp).total_seconds()
 
 
-def check_cron(opts, timeout, deps):
-    path = "%s/%s.json" % (opts["state_dir"].rstrip("/"), opts["job"])
+# Slack on top of a job's longest gap between runs and its timeout before its last success is late.
+JOB_GRACE_S = 600
+
+
+def _job_window(definition, opts):
+    """Seconds a job's last success may be old: `max_age`, else its schedule's longest gap + timeout + grace."""
+    if opts["max_age"]:
+        return opts["max_age"]
     try:
-        state = json.loads(deps.read_text(path))
+        gap = max_interval(definition["schedule"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return gap + float(definition.get("timeout") or 0) + JOB_GRACE_S
+
+
+def _read_json(deps, path):
+    """-> (document or None, problem or None); a missing file is (None, None)."""
+    try:
+        return json.loads(deps.read_text(path)), None
     except FileNotFoundError:
-        return Outcome(CRITICAL, "no state file %s: the job never ran" % path, {"path": path})
+        return None, None
+    except PermissionError:
+        return None, "cannot read %s: permission denied" % path
     except ValueError as exc:
-        return Outcome(UNKNOWN, "cannot parse %s: %s" % (path, exc), {"path": path})
+        return None, "cannot parse %s: %s" % (path, exc)
+
+
+def _one_job(job, opts, deps):
+    """-> (status, message, details) of one tracked job."""
+    definition, problem = _read_json(deps, "%s/%s.json" % (opts["config_dir"].rstrip("/"), job))
+    definition = definition or {}
+    path = "%s/%s.json" % (opts["state_dir"].rstrip("/"), job)
+    state, problem = _read_json(deps, path) if not problem else (None, problem)
+    window = _job_window(definition, opts)
+    details = {"state": path, "window_s": window}
+    if problem:
+        return UNKNOWN, problem, details
+    if state is None:
+        # A job scheduled less than one window ago may not have had its first run yet.
+        since = deps.mtime("%s/%s.json" % (opts["config_dir"].rstrip("/"), job)) if definition else None
+        if since is not None and window and deps.now().timestamp() - since < window:
+            return WARNING, "never ran yet (scheduled %d s ago)" % (deps.now().timestamp() - since), details
+        return CRITICAL, "never ran (no state file %s)" % path, details
     last_run = state.get("last_run") or {}
     running = state.get("running")
-    details = {
-        "path": path,
-        "last_success_at": state.get("last_success_at"),
-        "last_status": last_run.get("status"),
-        "last_exit_code": last_run.get("exit_code"),
-        "running": bool(running),
-        "skipped_count": state.get("skipped_count", 0),
-    }
-    problems = []
     last_success = parse_time(state.get("last_success_at"))
+    details.update(
+        {
+            "last_success_at": state.get("last_success_at"),
+            "last_success_age_s": round(_age(deps, last_success)) if last_success else None,
+            "last_status": last_run.get("status"),
+            "last_exit_code": last_run.get("exit_code"),
+            "running": bool(running),
+            "skipped_count": state.get("skipped_count", 0),
+        }
+    )
+    problems = []
+    if opts["require_success"] and last_run.get("status") == "timeout":
+        problems.append("last run was killed at its timeout")
+    elif opts["require_success"] and last_run and last_run.get("status") != "success":
+        problems.append("last run %s (exit %s)" % (last_run.get("status"), last_run.get("exit_code")))
     if last_success is None:
         problems.append("never succeeded")
-    elif _age(deps, last_success) > opts["max_age"]:
-        problems.append("last success %d s ago, limit %d s" % (_age(deps, last_success), opts["max_age"]))
-    if opts["require_success"] and last_run and last_run.get("status") != "success":
-        problems.append("last run %s (exit %s)" % (last_run.get("status"), last_run.get("exit_code")))
-    if running and opts["max_running"]:
+    elif window and _age(deps, last_success) > window:
+        problems.append("last success %d s ago, limit %d s" % (_age(deps, last_success), window))
+    limit = opts["max_running"] or (float(definition["timeout"]) + JOB_GRACE_S if definition.get("timeout") else None)
+    if running and limit:
         started = parse_time(running.get("started_at"))
-        if started and _age(deps, started) > opts["max_running"]:
-            problems.append("running for %d s, limit %d s" % (_age(deps, started), opts["max_running"]))
+        if started and _age(deps, started) > limit:
+            problems.append("running for %d s, limit %d s" % (_age(deps, started), limit))
     if problems:
-        return Outcome(CRITICAL, "job %s: %s" % (opts["job"], "; ".join(problems)), details)
-    return Outcome(OK, "job %s: last success %d s ago" % (opts["job"], _age(deps, last_success)), details)
+        return CRITICAL, "; ".join(problems), details
+    return OK, "last success %d s ago" % _age(deps, last_success), details
+
+
+def check_cron(opts, timeout, deps):
+    if opts["job"] != "*":
+        jobs = [opts["job"]]
+    else:
+        try:
+            jobs = sorted(n[:-5] for n in deps.listdir(opts["config_dir"]) if n.endswith(".json") and n[0] != ".")
+        except FileNotFoundError:
+            jobs = []
+        if not jobs:
+            return Outcome(OK, "no tracked jobs on this host", {"jobs": {}})
+    results = {job: _one_job(job, opts, deps) for job in jobs}
+    details = {"jobs": {job: dict(res[2], status=res[0]) for job, res in results.items()}}
+    if len(jobs) == 1:
+        details.update(results[jobs[0]][2])
+    worst = max((res[0] for res in results.values()), key=[OK, WARNING, UNKNOWN, CRITICAL].index)
+    shown = [job for job, res in results.items() if res[0] == worst] if worst != OK else jobs
+    message = "; ".join("job %s: %s" % (job, results[job][1]) for job in shown)
+    return Outcome(worst, message, details)
+
+
+def _backup_job(opts, deps):
+    """(definition path, definition or None) of the tracked job that makes the backup."""
+    if not opts["job"]:
+        return None, None
+    path = "%s/%s.json" % (opts["cron_config_dir"].rstrip("/"), opts["job"])
+    return path, _read_json(deps, path)[0]
+
+
+def _no_backup(opts, deps, directory, why):
+    """No backup yet: a warning until the job that makes it was first due, critical after."""
+    details = {"dir": directory}
+    if opts["job"]:
+        definition_path, definition = _backup_job(opts, deps)
+        if definition:
+            due = deps.mtime(definition_path) + _job_window(definition, {"max_age": None})
+            details["first_due_at"] = datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if deps.now().timestamp() < due:
+                return Outcome(WARNING, "%s yet; the first is due by %s" % (why, details["first_due_at"]), details)
+            return Outcome(CRITICAL, "%s; the first was due by %s" % (why, details["first_due_at"]), details)
+    return Outcome(CRITICAL, why, details)
+
+
+def _backup_record(opts, deps, directory, pattern):
+    """The newest backup -> dict(name, finished_at, size, sha256, restore_test), from the job's record
+    (<dir>/state/<kind>.json) or, without one, from the newest file and its modification time."""
+    record, problem = _read_json(deps, "%s/state/%s.json" % (directory, opts["prefix"]))
+    if problem:
+        raise ProbeError(problem)
+    if record and record.get("backup") and parse_time(record.get("finished_at")):
+        return {
+            "name": record["backup"],
+            "finished_at": parse_time(record["finished_at"]),
+            "size": record.get("size_bytes"),
+            "sha256": record.get("sha256"),
+            "restore_test": record.get("restore_test"),
+            "source": "record",
+        }
+    names = sorted(n for n in deps.listdir(directory) if pattern.match(n))
+    if not names:
+        return None
+    newest = "%s/%s" % (directory, names[-1])
+    return {
+        "name": names[-1],
+        "finished_at": datetime.fromtimestamp(deps.mtime(newest), UTC),
+        "size": deps.file_size(newest),
+        "sha256": None,
+        "restore_test": None,
+        "source": "file time",
+    }
 
 
 def check_backup(opts, timeout, deps):
     directory = opts["dir"].rstrip("/")
     pattern = re.compile(BACKUP_STAMP_RE % re.escape(opts["prefix"]))
     try:
-        names = sorted(n for n in deps.listdir(directory) if pattern.match(n))
+        newest = _backup_record(opts, deps, directory, pattern)
     except FileNotFoundError:
-        return Outcome(CRITICAL, "backup directory %s does not exist" % directory, {"dir": directory})
-    if not names:
-        return Outcome(CRITICAL, "no %s-* backup in %s" % (opts["prefix"], directory), {"dir": directory})
-    newest = names[-1]
-    stamp = datetime.strptime(pattern.match(newest).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    size = deps.file_size("%s/%s" % (directory, newest))
-    age = _age(deps, stamp)
-    details = {"dir": directory, "newest": newest, "age_s": round(age), "size_bytes": size}
+        return _no_backup(opts, deps, directory, "backup directory %s does not exist" % directory)
+    except PermissionError:
+        return Outcome(UNKNOWN, "cannot read %s: permission denied" % directory, {"dir": directory})
+    except ProbeError as exc:
+        # An unreadable or broken record: the backup's state cannot be told (the monitor's group).
+        return Outcome(UNKNOWN, str(exc), {"dir": directory})
+    if newest is None:
+        return _no_backup(opts, deps, directory, "no %s-* backup in %s" % (opts["prefix"], directory))
+    name = newest["name"]
+    size = newest["size"] if newest["size"] is not None else deps.file_size("%s/%s" % (directory, name))
+    age = _age(deps, newest["finished_at"])
+    details = {"dir": directory, "newest": name, "age_s": round(age), "size_bytes": size, "age_from": newest["source"]}
+    # The job's schedule sets the limit unless max_age does.
+    limit = opts["max_age"] or _job_window(_backup_job(opts, deps)[1] or {}, {"max_age": None})
+    details["max_age_s"] = limit
     problems = []
-    if age > opts["max_age"]:
-        problems.append("newest backup %s is %d s old, limit %d s" % (newest, age, opts["max_age"]))
+    if limit is None:
+        problems.append("the job %s that makes it is not defined on this host" % opts["job"])
+    elif age > limit:
+        problems.append("newest backup %s is %d s old, limit %d s" % (name, age, limit))
     if size < opts["min_size"]:
-        problems.append("%s has %d bytes, minimum %d" % (newest, size, opts["min_size"]))
+        problems.append("%s has %d bytes, minimum %d" % (name, size, opts["min_size"]))
     if opts["verify_checksum"]:
-        problems.extend(_verify_checksum(deps, directory, newest, details))
+        problems.extend(_verify_checksum(deps, directory, name, details, recorded=newest["sha256"]))
     if opts["restore_test"]:
-        problems.extend(_restore_test(deps, directory, newest, opts, details))
+        problems.extend(_restore_test(deps, directory, name, opts, details, recorded=newest["restore_test"]))
     if problems:
         return Outcome(CRITICAL, "; ".join(problems), details)
-    return Outcome(OK, "%s: %d s old, %d bytes" % (newest, age, size), details)
+    return Outcome(OK, "%s: %d s old, %d bytes" % (name, age, size), details)
 
 
-def _verify_checksum(deps, directory, newest, details):
-    try:
-        line = deps.read_text("%s/%s.sha256" % (directory, newest)).split()
-    except FileNotFoundError:
-        return ["%s.sha256 is missing" % newest]
+def _verify_checksum(deps, directory, newest, details, *, recorded=None):
+    if recorded:
+        line = [recorded]
+    else:
+        try:
+            line = deps.read_text("%s/%s.sha256" % (directory, newest)).split()
+        except FileNotFoundError:
+            return ["%s.sha256 is missing" % newest]
     actual = deps.sha256("%s/%s" % (directory, newest))
     details["checksum_ok"] = bool(line) and line[0].lower() == actual
     return [] if details["checksum_ok"] else ["checksum of %s does not match %s.sha256" % (newest, newest)]
 
 
-def _restore_test(deps, directory, newest, opts, details):
-    try:
-        report = json.loads(deps.read_text("%s/restore-test.json" % directory))
-    except FileNotFoundError:
-        return ["no restore test yet (restore-test.json missing)"]
-    except ValueError:
-        return ["restore-test.json is not valid JSON"]
+def _restore_test(deps, directory, newest, opts, details, *, recorded=None):
+    if isinstance(recorded, dict):
+        report = recorded
+    elif isinstance(recorded, str):
+        report = {"backup": newest, "status": recorded}
+    else:
+        try:
+            report = json.loads(deps.read_text("%s/restore-test.json" % directory))
+        except FileNotFoundError:
+            return ["no restore test yet (restore-test.json missing)"]
+        except ValueError:
+            return ["restore-test.json is not valid JSON"]
     details["restore_test"] = {k: report.get(k) for k in ("backup", "status", "tested_at")}
     if report.get("status") != "passed":
         return [

@@ -171,6 +171,10 @@ class SystemDeps:
     listdir = staticmethod(os.listdir)
 
     @staticmethod
+    def mtime(path):
+        return os.stat(path).st_mtime
+
+    @staticmethod
     def file_size(path):
         return os.stat(path).st_size
 

@@ -267,7 +267,8 @@ SCHEMA = {
     "cron": {
         "job": Opt(_str, required=True),
         "state_dir": Opt(_abs_path, default="/var/lib/vitals/cron"),
-        "max_age": Opt(_positive, required=True),
+        "config_dir": Opt(_abs_path, default="/etc/vitals/cron/jobs"),
+        "max_age": Opt(_positive),
         "max_running": Opt(_positive),
         "require_success": Opt(_bool, default=True),
     },
@@ -275,11 +276,13 @@ SCHEMA = {
         "dir": Opt(_abs_path),
         "app": Opt(_str),
         "prefix": Opt(_str, default="db"),
-        "max_age": Opt(_positive, required=True),
+        "max_age": Opt(_positive),
         "min_size": Opt(_bytes, default=1),
         "verify_checksum": Opt(_bool, default=True),
         "restore_test": Opt(_bool, default=True),
         "restore_test_max_age": Opt(_positive),
+        "job": Opt(_str),
+        "cron_config_dir": Opt(_abs_path, default="/etc/vitals/cron/jobs"),
     },
     "command": {
         "argv": Opt(_str_list, required=True),
@@ -340,6 +343,8 @@ def _cross_checks(ctype, options):
         return ["'warn_free' needs 'min_free' (the critical threshold)"]
     if ctype == "backup" and not (options["dir"] or options["app"]):
         return ["needs 'dir' or 'app'"]
+    if ctype == "backup" and not (options["max_age"] or options["job"]):
+        return ["needs 'max_age' or 'job' (the tracked job whose schedule sets the limit)"]
     if ctype == "disk" and options["min_free"] is None and options["min_free_inodes"] is None:
         return ["needs 'min_free' or 'min_free_inodes'"]
     if ctype == "disk" and options["warn_free"] and options["warn_free"][0] != options["min_free"][0]:

@@ -25,6 +25,7 @@ class FakeDeps:
         self.files = {}
         self.dirs = {}
         self.sizes = {}
+        self.mtimes = {}
         self.hashes = {}
         self.commands = {}
         self.systemd = {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}
@@ -84,6 +85,11 @@ class FakeDeps:
         if path not in self.dirs:
             raise FileNotFoundError(path)
         return list(self.dirs[path])
+
+    def mtime(self, path):
+        if path not in self.mtimes:
+            raise FileNotFoundError(path)
+        return self.mtimes[path]
 
     def file_size(self, path):
         return self.sizes[path]
