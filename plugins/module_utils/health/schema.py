@@ -16,6 +16,15 @@ SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECA
 SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
+class Problem(str):
+    """An error message that also knows where in the check list it is ('[2].http.url')."""
+
+    def __new__(cls, text, path=""):
+        problem = super().__new__(cls, text)
+        problem.path = path
+        return problem
+
+
 class ValidationError(ValueError):
     """Bad input; `errors` lists every problem found."""
 
@@ -328,12 +337,12 @@ COMMON_KEYS = ("name", "severity", "timeout", "unit")
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
-def _convert(errors, where, key, opt_or_convert, value):
+def _convert(errors, where, key, opt_or_convert, value, *, path=""):
     convert = opt_or_convert.convert if isinstance(opt_or_convert, Opt) else opt_or_convert
     try:
         return convert(value)
     except ValueError as exc:
-        errors.append("%s: option '%s' %s" % (where, key, exc))
+        errors.append(Problem("%s: option '%s' %s" % (where, key, exc), path))
         return None
 
 
@@ -382,51 +391,93 @@ def secrets_of(check):
 def validate_check(index, item, errors):
     """One list item -> Check, or None after appending errors."""
     label = "checks[%d]" % index
+    at = "[%d]" % index
     if not isinstance(item, dict):
-        errors.append("%s: must be a dictionary with 'name' and one check type" % label)
+        errors.append(Problem("%s: must be a dictionary with 'name' and one check type" % label, at))
         return None
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        errors.append("%s: option 'name' is required (letters, digits, '_.@:-', up to 100 characters)" % label)
+        errors.append(
+            Problem("%s: option 'name' is required (letters, digits, '_.@:-', up to 100 characters)" % label, at + ".name")
+        )
         return None
     where = "check '%s'" % name
     types = [key for key in item if key in SCHEMA]
     unknown = sorted(str(key) for key in item if key not in SCHEMA and key not in COMMON_KEYS)
     if unknown:
         errors.append(
-            "%s: unknown option or check type %s (types: %s)" % (where, ", ".join(unknown), ", ".join(SCHEMA))
+            Problem(
+                "%s: unknown option or check type %s (types: %s)" % (where, ", ".join(unknown), ", ".join(SCHEMA)),
+                "%s.%s" % (at, unknown[0]),
+            )
         )
     if len(types) != 1:
         errors.append(
-            "%s: needs exactly one check type, got %s" % (where, ", ".join(types) if types else "none")
-            + ("" if types else " (types: %s)" % ", ".join(SCHEMA))
+            Problem(
+                "%s: needs exactly one check type, got %s" % (where, ", ".join(types) if types else "none")
+                + ("" if types else " (types: %s)" % ", ".join(SCHEMA)),
+                at,
+            )
         )
         return None
     ctype = types[0]
-    severity = _convert(errors, where, "severity", _choice(*SEVERITIES), item.get("severity", "critical"))
-    timeout = _convert(errors, where, "timeout", _positive, item.get("timeout", DEFAULT_TIMEOUT))
-    units = _convert(errors, where, "unit", _units, item.get("unit", []))
+    severity = _convert(
+        errors, where, "severity", _choice(*SEVERITIES), item.get("severity", "critical"), path=at + ".severity"
+    )
+    timeout = _convert(errors, where, "timeout", _positive, item.get("timeout", DEFAULT_TIMEOUT), path=at + ".timeout")
+    units = _convert(errors, where, "unit", _units, item.get("unit", []), path=at + ".unit")
     raw = item[ctype] if item[ctype] is not None else {}
     if not isinstance(raw, dict):
-        errors.append("%s: '%s' must be a dictionary of options" % (where, ctype))
+        errors.append(Problem("%s: '%s' must be a dictionary of options" % (where, ctype), "%s.%s" % (at, ctype)))
         return None
     schema = SCHEMA[ctype]
     before = len(errors)
     for key in sorted(set(raw) - set(schema)):
-        errors.append("%s: unknown option '%s' for type %s (options: %s)" % (where, key, ctype, ", ".join(schema)))
+        errors.append(
+            Problem(
+                "%s: unknown option '%s' for type %s (options: %s)" % (where, key, ctype, ", ".join(schema)),
+                "%s.%s.%s" % (at, ctype, key),
+            )
+        )
     options = {}
     for key, opt in schema.items():
+        path = "%s.%s.%s" % (at, ctype, key)
         if raw.get(key) is None:
             if opt.required:
-                errors.append("%s: option '%s' is required for type %s" % (where, key, ctype))
+                errors.append(Problem("%s: option '%s' is required for type %s" % (where, key, ctype), path))
             options[key] = opt.default
         else:
-            options[key] = _convert(errors, where, key, opt, raw[key])
+            options[key] = _convert(errors, where, key, opt, raw[key], path=path)
     if len(errors) > before:
         return None
-    errors.extend("%s: %s" % (where, problem) for problem in _cross_checks(ctype, options))
+    errors.extend(
+        Problem("%s: %s" % (where, problem), "%s.%s" % (at, ctype)) for problem in _cross_checks(ctype, options)
+    )
     _fill_defaults(ctype, options)
     return Check(name=name, type=ctype, severity=severity, timeout=timeout, options=options, units=units)
+
+
+def check_problems(checks):
+    """Every problem of a check list, each a Problem with its path ('[2].http.url'); [] when valid."""
+    if not isinstance(checks, list):
+        return [Problem("must be a list of checks, got %s" % type(checks).__name__)]
+    errors = []
+    _validate_items(checks, errors)
+    return errors
+
+
+def _validate_items(checks, errors):
+    """The list's items -> the valid Checks; problems appended to `errors`."""
+    parsed, seen = [], set()
+    for index, item in enumerate(checks):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            errors.append(Problem("check '%s': duplicate name" % name, "[%d].name" % index))
+        seen.add(name)
+        check = validate_check(index, item, errors)
+        if check is not None:
+            parsed.append(check)
+    return parsed
 
 
 def validate_config(checks, within=0, delay=2, concurrency=8, fail_on_unknown=True):
@@ -440,15 +491,7 @@ def validate_config(checks, within=0, delay=2, concurrency=8, fail_on_unknown=Tr
     if concurrency is not None and concurrency < 1:
         errors.append("health: option 'concurrency' must be at least 1")
     fail_on_unknown = _convert(errors, "health", "fail_on_unknown", _bool, fail_on_unknown)
-    parsed, seen = [], set()
-    for index, item in enumerate(checks):
-        name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name in seen:
-            errors.append("check '%s': duplicate name" % name)
-        seen.add(name)
-        check = validate_check(index, item, errors)
-        if check is not None:
-            parsed.append(check)
+    parsed = _validate_items(checks, errors)
     if errors:
         raise ValidationError(errors)
     secrets = set().union(*(secrets_of(c) for c in parsed))
