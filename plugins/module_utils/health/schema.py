@@ -397,9 +397,8 @@ def validate_check(index, item, errors):
         return None
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        errors.append(
-            Problem("%s: option 'name' is required (letters, digits, '_.@:-', up to 100 characters)" % label, at + ".name")
-        )
+        rule = "letters, digits, '_.@:-', up to 100 characters"
+        errors.append(Problem("%s: option 'name' is required (%s)" % (label, rule), at + ".name"))
         return None
     where = "check '%s'" % name
     types = [key for key in item if key in SCHEMA]
