@@ -239,7 +239,7 @@ def _observe(unit, first, opts, timeout, deps):
 def check_systemd(opts, timeout, deps):
     unit = opts["unit"]
     props = deps.systemd_show(unit, timeout=timeout)
-    details = {k: props.get(k) for k in SYSTEMD_FIELDS if k != "Result"}
+    details = {"unit": unit, **{k: props.get(k) for k in SYSTEMD_FIELDS if k != "Result"}}
     problems = []
     if props.get("LoadState") == "not-found":
         return Outcome(CRITICAL, "unit %s not found" % unit, details)

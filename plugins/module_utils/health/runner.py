@@ -11,6 +11,8 @@ CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 # Worst-of order for the overall status: an unverifiable check is worse than a warning.
 RANK = {OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3}
 REDACTED = "********"
+# Version of the report's shape (docs/health-report.md): the module, the CLI and the endpoint all return it.
+SCHEMA_VERSION = 1
 
 
 # A definitive failure is tried once more after this many seconds before it is reported: a
@@ -138,6 +140,7 @@ def summarize(results, fail_on_unknown=True):
     if warned:
         msg += ". Warnings: %s" % describe(warned)
     return {
+        "schema_version": SCHEMA_VERSION,
         "status": status,
         "code": CODES[status],
         "failed": bool(failed),
