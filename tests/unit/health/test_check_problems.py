@@ -1,7 +1,7 @@
 """Item 7 of issue 12: check lists validated on the controller, each problem with its variable and path."""
 
 import pytest
-from ansible_collections.vitals.django.plugins.filter.health_checks import health_check_problems
+from ansible_collections.vitals.django.plugins.filter.health_check_problems import health_check_problems
 
 GOOD = {"name": "home", "http": {"url": "http://127.0.0.1/"}}
 
