@@ -115,7 +115,7 @@ def main():
                     samples[name].append(playbook(inventory, name))
             gate_samples = {s: [] for s in GATE_SCENARIOS}
             added = {s: [] for s in GATE_SCENARIOS[1:]}
-            for _ in range(args.rounds):
+            for _round in range(args.rounds):
                 for scenario in GATE_SCENARIOS:
                     elapsed, check = gate(inventory, work, scenario)
                     gate_samples[scenario].append(elapsed)

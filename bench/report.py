@@ -79,7 +79,12 @@ def gate_rows(part, gate):
             raw="%+.2f s over healthy" % over["critical"],
         ),
         row(
-            part, "gate: transient 503 for 3 s, over healthy", "%+.2f s" % over["transient"], "passes", met["transient"]
+            part,
+            "gate: transient 503 for 3 s, over healthy",
+            "%+.2f s" % over["transient"],
+            "passes",
+            met["transient"],
+            raw="the check passed after %d attempts" % gate["added_check"]["transient"]["attempts"],
         ),
     ]
 

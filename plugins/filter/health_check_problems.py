@@ -37,7 +37,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One line per problem, C(<variable><path>: <reason>).
+  description: One line per problem, C(<variable><path>) then a colon and the reason.
   type: list
   elements: str
 """

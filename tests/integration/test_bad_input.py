@@ -175,7 +175,7 @@ BAD_CHECKS = [
 PLAYBOOKS = ["site.yml", "playbooks/verify.yml", "playbooks/deploy.yml", "playbooks/rollback.yml"]
 
 
-@pytest.mark.parametrize(("extra", "expected"), BAD_CHECKS, ids=[e for e, _ in enumerate(BAD_CHECKS)])
+@pytest.mark.parametrize(("extra", "expected"), BAD_CHECKS, ids=[str(index) for index in range(len(BAD_CHECKS))])
 def test_bad_check_lists_stop_verify_before_any_host_task(tmp_path, extra, expected):
     rc, log = run_playbook(tmp_path, "playbooks/verify.yml", extra)
     assert rc != 0

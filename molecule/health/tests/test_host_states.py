@@ -60,7 +60,7 @@ def test_a_crash_looping_service_is_critical_within_seconds_then_green(host):
         ), check
         assert elapsed < 15, "the gate took %.1f s" % elapsed
         install_unit(host, STEADY)
-        result, _ = gate(host, checks)
+        result, _elapsed = gate(host, checks)
         assert result["status"] == "ok", result
         assert result["checks"][0]["message"] == "vf-app.service is active, stable for 2 s"
     finally:
@@ -91,7 +91,7 @@ def test_the_cluster_stopped_under_an_active_wrapper_is_critical_then_green(host
         assert (rc, seen["postgresql"]["status"]) == (2, "critical")
     finally:
         host.run_test("systemctl start %s" % cluster)
-    result, _ = gate(host, checks)
+    result, _elapsed = gate(host, checks)
     assert result["status"] == "ok", result
-    rc, _ = monitor(host, checks)
+    rc, _seen = monitor(host, checks)
     assert rc == 0

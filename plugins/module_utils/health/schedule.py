@@ -22,7 +22,7 @@ DAILY, WEEKLY, YEARLY = 2, 15, 2 * 366
 def _field(text, low, high):
     values = set()
     for part in text.split(","):
-        rng, _, step = part.partition("/")
+        rng, _slash, step = part.partition("/")
         if rng == "*":
             start, end = low, high
         elif "-" in rng:

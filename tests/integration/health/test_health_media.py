@@ -54,7 +54,7 @@ def nginx():
     conf = base / "nginx.conf"
     conf.write_text(NGINX_CONF.format(base=base, port=port))
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.PIPE)
-    for _ in range(50):
+    for _attempt in range(50):
         if (base / "nginx.pid").exists():
             break
         time.sleep(0.1)

@@ -92,7 +92,7 @@ def serve_tls(days_left):
     def accept():
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, _address = listener.accept()
             except OSError:
                 return
             try:
