@@ -13,9 +13,11 @@ COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/vitals/django
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 # Debian packages the controller needs: test hosts (debootstrap, nspawn, nftables),
 # loopback servers for integration tests (postgresql, nginx) and the load generator (wrk);
-# the health module runs on localhost with Debian's python3 and needs its check libraries.
+# the health module runs on localhost with Debian's python3 and needs its check libraries;
+# prometheus ships promtool, which checks the endpoint's metrics.
 HOST_PACKAGES := debootstrap systemd-container nftables iptables iproute2 openssh-client \
-	rsync git python3-venv postgresql nginx wrk python3-requests python3-psycopg2 python3-yaml
+	rsync git python3-venv postgresql nginx wrk python3-requests python3-psycopg2 python3-yaml \
+	python3-cryptography prometheus
 # Scenarios in the order make test runs them; default runs once per Debian release.
 MOLECULE_SCENARIOS ?= default backup health rolling wheelhouse
 MOLECULE_RELEASES ?= trixie bookworm

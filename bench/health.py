@@ -1,4 +1,4 @@
-"""Benchmark: 20 checks in one vitals.django.health task vs. the same assertions as 20 builtin tasks.
+"""Benchmark: 20 checks in one vitals.django.health task vs. 20 builtin tasks, and the gate's verdict times.
 
 Both playbooks run once, one after the other, from this controller against the same real Debian
 test host (tools/testhosts.py, lab `healthbench`), over the same warmed SSH connection. The host
@@ -8,8 +8,15 @@ the mix must include systemd checks. The mix: 6 http, 5 tcp, 4 postgres, 3 disk,
     python3 bench/health.py [--release trixie] [--rounds 3] [--keep]
 
 The two playbooks alternate for --rounds rounds (the machine is shared, so one sample can be hit by
-someone else's load); the medians are compared. Prints both wall times and the ratio, writes
-bench/results/health.json, removes the lab.
+someone else's load); the medians are compared.
+
+Then the gate (gate.yml, verify's window of 30 s and delay of 2 s) on the same host, healthy and
+with one added check: a failing warning (target: adds under 1 s), a steady critical failure, an
+app whose unit is stopped (target: reported within 5 s of the gate starting, whatever the window),
+and a transient one, 503 for 3 s (target: passes). Each is reported as wall time over the healthy
+run (medians of --rounds), and the added check's own time from the module's result.
+
+Prints the figures, writes bench/results/health.json, removes the lab.
 """
 
 import argparse
@@ -25,8 +32,12 @@ import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent / "health"
-LAB = "healthbench"
+# VITALS_LAB_TAG prefixes the lab, as for molecule, so two checkouts can benchmark at once.
+LAB = os.environ.get("VITALS_LAB_TAG", "") + "healthbench"
 TARGET_RATIO = 5.0
+GATE_SCENARIOS = ("healthy", "warning", "critical", "transient")
+TARGET_WARNING_S = 1.0
+TARGET_CRITICAL_S = 5.0
 
 
 def lab_up(release):
@@ -49,6 +60,42 @@ def playbook(inventory, name):
     return benchlib.checked_playbook(inventory, BENCH / name)
 
 
+def gate(inventory, work, scenario):
+    """One gate run -> (wall seconds, the added check's result or None)."""
+    result_file = Path(work) / ("gate-%s.json" % scenario)
+    elapsed = benchlib.checked_playbook(
+        inventory, BENCH / "gate.yml", BENCH_GATE_SCENARIO=scenario, BENCH_GATE_RESULT=str(result_file)
+    )
+    checks = json.loads(result_file.read_text())["checks"]
+    return elapsed, (checks[-1] if scenario != "healthy" else None)
+
+
+def gate_figures(samples, added):
+    """Medians over healthy, and whether each target is met."""
+    healthy = statistics.median(samples["healthy"])
+    over = {s: round(statistics.median(samples[s]) - healthy, 2) for s in GATE_SCENARIOS[1:]}
+    critical_s = statistics.median(r["duration_ms"] / 1000.0 for r in added["critical"])
+    return {
+        "healthy_s": round(healthy, 2),
+        "over_healthy_s": over,
+        "samples_s": {s: [round(x, 2) for x in v] for s, v in samples.items()},
+        "added_check": {
+            s: {k: added[s][-1][k] for k in ("status", "stopped", "attempts", "duration_ms")} for s in added
+        },
+        "critical_verdict_s": round(critical_s, 2),
+        "targets": {
+            "warning_adds_under_s": TARGET_WARNING_S,
+            "critical_reported_within_s": TARGET_CRITICAL_S,
+            "transient_passes": True,
+        },
+        "met": {
+            "warning": over["warning"] < TARGET_WARNING_S and all(r["status"] == "warning" for r in added["warning"]),
+            "critical": critical_s < TARGET_CRITICAL_S and all(r["status"] == "critical" for r in added["critical"]),
+            "transient": all(r["status"] == "ok" for r in added["transient"]),
+        },
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", default="trixie", choices=["trixie", "bookworm"])
@@ -66,6 +113,14 @@ def main():
                 order = ("module.yml", "builtin.yml") if index % 2 else ("builtin.yml", "module.yml")
                 for name in order:
                     samples[name].append(playbook(inventory, name))
+            gate_samples = {s: [] for s in GATE_SCENARIOS}
+            added = {s: [] for s in GATE_SCENARIOS[1:]}
+            for _round in range(args.rounds):
+                for scenario in GATE_SCENARIOS:
+                    elapsed, check = gate(inventory, work, scenario)
+                    gate_samples[scenario].append(elapsed)
+                    if check is not None:
+                        added[scenario].append(check)
     finally:
         if not args.keep:
             lab_down()
@@ -83,6 +138,7 @@ def main():
         "ratio": round(ratio, 2),
         "target_ratio": TARGET_RATIO,
         "met": ratio >= TARGET_RATIO,
+        "gate": gate_figures(gate_samples, added),
         "prepare_s": round(setup, 2),
         "total_s": round(time.monotonic() - started, 1),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -93,7 +149,23 @@ def main():
     print("health: one vitals.django.health task with 20 checks: %.2f s (median of %d)" % (module, args.rounds))
     print("health: the same 20 assertions as 20 builtin tasks:   %.2f s (median of %d)" % (builtin, args.rounds))
     print("health: ratio %.1fx (target >= %.0fx): %s" % (ratio, TARGET_RATIO, "met" if result["met"] else "NOT met"))
-    return 0 if result["met"] else 1
+    figures = result["gate"]
+    print("gate: healthy %.2f s (median of %d)" % (figures["healthy_s"], args.rounds))
+    for scenario in GATE_SCENARIOS[1:]:
+        check = figures["added_check"][scenario]
+        print(
+            "gate: %-9s %+.2f s over healthy; the added check: %s (%s, %d attempts, %.2f s): %s"
+            % (
+                scenario,
+                figures["over_healthy_s"][scenario],
+                check["status"],
+                check["stopped"],
+                check["attempts"],
+                check["duration_ms"] / 1000.0,
+                "met" if figures["met"][scenario] else "NOT met",
+            )
+        )
+    return 0 if result["met"] and all(figures["met"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -54,6 +54,38 @@ def verify_rows(part, data):
             raw="health task %.2f s, 20 builtin tasks %.2f s (medians of %d)"
             % (data["module_task_s"], data["builtin_tasks_s"], len(data.get("module_samples_s", [])) or 1),
         )
+    ] + gate_rows(part, data.get("gate"))
+
+
+def gate_rows(part, gate):
+    if not gate:
+        return []
+    over, met, targets = gate["over_healthy_s"], gate["met"], gate["targets"]
+    return [
+        row(
+            part,
+            "gate with a failing warning, over healthy",
+            "%+.2f s" % over["warning"],
+            "< %g s" % targets["warning_adds_under_s"],
+            met["warning"],
+            raw="healthy %.2f s" % gate["healthy_s"],
+        ),
+        row(
+            part,
+            "gate: steady critical failure reported after",
+            "%.2f s" % gate["critical_verdict_s"],
+            "< %g s" % targets["critical_reported_within_s"],
+            met["critical"],
+            raw="%+.2f s over healthy" % over["critical"],
+        ),
+        row(
+            part,
+            "gate: transient 503 for 3 s, over healthy",
+            "%+.2f s" % over["transient"],
+            "passes",
+            met["transient"],
+            raw="the check passed after %d attempts" % gate["added_check"]["transient"]["attempts"],
+        ),
     ]
 
 

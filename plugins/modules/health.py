@@ -10,7 +10,11 @@ version_added: 0.1.0
 description:
   - Runs a list of checks (HTTP, TCP, PostgreSQL, disk, systemd, tracked cron jobs, backups, commands,
     Django system checks and migrations, TLS certificates, SMTP) concurrently, each with its own timeout.
-  - Failing checks are retried every O(delay) seconds until they pass or the grace window O(within) ends.
+  - Only transient failures (connection refused, HTTP 502, 503 or 504, a timeout, a unit starting for the
+    first time) are retried, every O(delay) seconds until they pass or the grace window O(within) ends.
+    A definitive failure (a wrong answer, a failed or restarting unit, a refused write) is confirmed once
+    after half a second and reported; a transient one becomes definitive when a unit of
+    O(checks[].unit) is down; a warning is never retried. Each result says why it stopped (RV(checks[].stopped)).
   - Each check ends C(ok), C(warning), C(critical) or C(unknown) (Nagios codes 0-3). A failed check
     is C(critical) unless its O(checks[].severity) is C(warning).
   - The task fails when a check is C(critical) (or C(unknown), see O(fail_on_unknown)) and still
@@ -24,6 +28,7 @@ author:
 requirements:
   - requests (python3-requests), for C(http) checks
   - psycopg2 (python3-psycopg2) or psycopg 3 (python3-psycopg), for C(postgres) checks
+  - cryptography (python3-cryptography), for C(tls) checks
   - A check whose library is missing ends C(unknown) with a message saying what to install.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -40,7 +45,7 @@ options:
   checks:
     description:
       - The checks. Each item has a O(checks[].name), exactly one check type key (V(http), V(tcp), V(postgres),
-        V(disk), V(systemd), V(cron), V(backup), V(command), V(django), V(tls), V(smtp)) holding that type's
+        V(disk), V(systemd), V(cron), V(backup), V(command), V(django), V(tls), V(smtp), V(media)) holding that type's
         options, and optionally O(checks[].severity) and O(checks[].timeout).
     type: list
     elements: dict
@@ -59,6 +64,13 @@ options:
         description: Seconds one attempt may take (connect, read, query or command).
         type: float
         default: 10
+      unit:
+        description:
+          - The systemd units the check depends on (C(demo.service)). When the check fails in a way that
+            could recover and one of them is failed, inactive or in C(auto-restart), the failure is
+            definitive and is reported at once instead of retried to the end of the window.
+        type: list
+        elements: str
       http:
         description: An HTTP(S) request and what its answer must look like.
         type: dict
@@ -158,6 +170,14 @@ options:
           expected:
             description: The value (as text) the query must return; any value passes when omitted.
             type: str
+          write:
+            description:
+              - Also prove the database accepts writes as this role, with a committed
+                C(UPDATE vitals.health_write) (the one-row table the P(vitals.django.postgresql#role) role
+                creates). Table privileges, a read-only role or database, a hot standby and a full disk fail it.
+              - Without it the query runs in a read-only session.
+            type: bool
+            default: false
       disk:
         description: Free space and free inodes of the file system holding a path. Set at least one minimum.
         type: dict
@@ -166,8 +186,15 @@ options:
             description: Absolute path.
             type: path
             required: true
+          warn_free:
+            description:
+              - Free space under which the check is a C(warning), C(20%) or a size; needs O(checks[].disk.min_free)
+                of the same kind, and must not be below it.
+            type: str
           min_free:
-            description: Minimum free space available to unprivileged users, C(10%) or a size (C(500M), C(2G), bytes).
+            description:
+              - Minimum free space available to unprivileged users, C(10%) or a size (C(500M), C(2G), bytes).
+              - A percentage is of used plus available space, as C(df) computes it.
             type: str
           min_free_inodes:
             description: Minimum free inodes, C(5%) or a count.
@@ -190,24 +217,38 @@ options:
           min_uptime:
             description: The unit must have been active for at least this many seconds (no restart within them).
             type: float
+          observe:
+            description:
+              - Seconds the unit is watched (a sample every half second) when it must be active. A restart
+                (C(NRestarts) grows), a new main process, C(auto-restart) or C(failed) meanwhile fail the check,
+                as does a socket unit that hit its trigger limit. V(0) takes one sample.
+            type: float
+            default: 2
       cron:
         description:
           - A tracked cron job, from the state file its runner writes (C(<state_dir>/<job>.json),
-            see docs/architecture.md).
+            see docs/architecture.md), and its definition (C(<config_dir>/<job>.json)).
+          - Critical when the last run failed or was killed at its timeout, or the last success is older
+            than the window; a job that never ran is a C(warning) until one window after it was defined.
         type: dict
         suboptions:
           job:
-            description: Job name.
+            description: Job name, or V(*) for every job defined in O(checks[].cron.config_dir) (none is ok).
             type: str
             required: true
           state_dir:
             description: Directory of the state files.
             type: path
             default: /var/lib/vitals/cron
+          config_dir:
+            description: Directory of the job definitions (schedule, timeout) written by P(vitals.django.cron#role).
+            type: path
+            default: /etc/vitals/cron/jobs
           max_age:
-            description: Seconds since the last success, at most.
+            description:
+              - Seconds since the last success, at most. Default the longest gap between two runs of the job's
+                schedule, plus its timeout, plus 10 minutes.
             type: float
-            required: true
           max_running:
             description: Seconds the current run may have been running, at most.
             type: float
@@ -217,9 +258,12 @@ options:
             default: true
       backup:
         description:
-          - The newest backup C(<prefix>-<UTC stamp>.*) in a directory (format in
-            docs/architecture.md), checking its age from the stamp in its name,
-            its size, its C(.sha256) file and the last restore test (C(restore-test.json)).
+          - The newest backup of a kind in a directory (format in docs/architecture.md), checking its age, size,
+            checksum and last restore test. They come from the record the backup job writes
+            (C(<dir>/state/<prefix>.json) with C(kind), C(backup), C(finished_at), C(size_bytes), C(sha256),
+            C(restore_test)); without one, from the newest C(<prefix>-<UTC stamp>.*) file, its modification
+            time, its C(.sha256) file and C(restore-test.json). The name's stamp is never used as the age.
+          - No backup at all is a C(warning) until the first run of O(checks[].backup.job) was due, then critical.
         type: dict
         suboptions:
           dir:
@@ -229,13 +273,21 @@ options:
             description: Application name, to derive O(checks[].backup.dir).
             type: str
           prefix:
-            description: File name prefix.
+            description: Kind of backup, the file name prefix (V(db), V(media)).
             type: str
             default: db
           max_age:
-            description: Seconds since the newest backup, at most.
+            description:
+              - Seconds since the newest backup, at most. Default from the schedule of O(checks[].backup.job),
+                as for O(checks[].cron.max_age). One of the two is required.
             type: float
-            required: true
+          job:
+            description: The tracked cron job that makes this kind of backup (V(backup-db)).
+            type: str
+          cron_config_dir:
+            description: Directory of the job definitions.
+            type: path
+            default: /etc/vitals/cron/jobs
           min_size:
             description: Minimum size of the newest backup (bytes or C(1K), C(5M)).
             type: str
@@ -316,10 +368,14 @@ options:
           server_name:
             description: SNI name; default O(checks[].tls.host).
             type: str
-          min_days:
-            description: Minimum days left.
+          warn_days:
+            description: Days left under which the check is a C(warning).
             type: int
-            default: 14
+            default: 30
+          min_days:
+            description: Days left under which the check is C(critical).
+            type: int
+            default: 7
           validate_certs:
             description: Verify the certificate chain and name.
             type: bool
@@ -327,6 +383,36 @@ options:
           ca_path:
             description: CA bundle to verify with.
             type: path
+      media:
+        description:
+          - Writes a file the way the app does (as O(checks[].media.user), with O(checks[].media.umask)) into a
+            new subdirectory of the media root, fetches it through nginx and removes it. Catches a umask,
+            owner, group or C(alias) that keeps nginx from serving the app's uploads.
+          - Needs root to write as another user.
+        type: dict
+        suboptions:
+          root:
+            description: The media root (Django's C(MEDIA_ROOT)).
+            type: path
+            required: true
+          url:
+            description: URL of the root as nginx serves it (C(http://127.0.0.1/media/)).
+            type: str
+            required: true
+          host:
+            description: Host header of the request.
+            type: str
+          user:
+            description: User the file is written as (the app's runtime user); the module's user when omitted.
+            type: str
+          umask:
+            description: Umask the file is written with, the app unit's C(UMask=) (V('0027')).
+            type: str
+            default: "0027"
+          validate_certs:
+            description: Verify the certificate of an C(https://) URL.
+            type: bool
+            default: true
       smtp:
         description: An SMTP server's banner and its answer to C(EHLO).
         type: dict
@@ -463,6 +549,15 @@ checks:
       returned: always
       sample: 12.5
     attempts: {description: Number of attempts., type: int, returned: always, sample: 1}
+    stopped:
+      description:
+        - Why the check stopped. C(passed); C(warning) (never retried); C(definitive) (a failure that
+          cannot recover by itself, confirmed once); C(unit-down) (a transient failure while a unit of
+          O(checks[].unit) is down); C(window-expired) (transient until the end of O(within));
+          C(unknown) (the check could not run).
+      type: str
+      returned: always
+      sample: definitive
     details:
       description: Measured values of the check type (status code, latency, free space...).
       type: dict

@@ -4,6 +4,7 @@ The host is an unreachable documentation address (192.0.2.1, RFC 5737): validati
 controller, so a run that gets past it fails UNREACHABLE instead of a clear error, and nothing
 can change anywhere."""
 
+import json
 import os
 import subprocess
 import sys
@@ -126,3 +127,68 @@ def test_example_inventory_without_the_vault_password_stops_before_any_host(tmp_
     assert rc != 0
     assert "vault" in log.lower(), log[-3000:]
     assert "UNREACHABLE" not in log, log[-3000:]
+
+
+# Issue 12: check lists and the new check options are validated in the first play of every
+# playbook that uses them, naming the variable and the path inside it, before any host task.
+HOME = {"name": "home", "http": {"url": "http://127.0.0.1/"}}
+
+
+def run_playbook(tmp_path, playbook, extra):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(INVENTORY)
+    extra_file = tmp_path / "extra.json"
+    extra_file.write_text(json.dumps({**GOOD, **extra}))
+    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "-e", "@%s" % extra_file]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    res = subprocess.run(
+        [*args, str(REPO / playbook)], capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=300
+    )
+    return res.returncode, res.stdout + res.stderr
+
+
+BAD_CHECKS = [
+    (
+        {"verify_extra_checks": [HOME, HOME, {"name": "x", "http": {"url": "ftp://x"}}]},
+        "verify_extra_checks[2].http.url",
+    ),
+    ({"verify_extra_checks": "home"}, "verify_extra_checks: must be a list of checks"),
+    ({"verify_extra_checks": [{"name": "u", "systemd": {"unit": "a", "observe": -1}}]}, "[0].systemd.observe"),
+    (
+        {"verify_extra_checks": [{"name": "d", "disk": {"path": "/", "warn_free": "5%", "min_free": "9%"}}]},
+        "verify_extra_checks[0].disk: check 'd': 'warn_free' must not be below 'min_free'",
+    ),
+    ({"verify_extra_checks": [{"name": "t", "tls": {"host": "h", "warn_days": 3}}]}, "[0].tls: check 't'"),
+    ({"verify_extra_checks": [{"name": "p", "postgres": {"write": "maybe"}}]}, "[0].postgres.write"),
+    (
+        {"verify_extra_checks": [{"name": "m", "media": {"root": "/m", "url": "http://h/", "umask": "777x"}}]},
+        "[0].media.umask",
+    ),
+    ({"verify_extra_checks": [{"name": "w", "unit": {"a": 1}, "http": {"url": "http://h/"}}]}, "[0].unit"),
+    ({"verify_extra_checks": [{"name": "c", "cron": {"job": "*", "max_age": "soon"}}]}, "[0].cron.max_age"),
+    ({"verify_extra_checks": [{"name": "b", "backup": {"app": "demo"}}]}, "needs 'max_age' or 'job'"),
+    ({"deploy_health_checks": [{"name": "x", "tcp": {"host": "h"}}]}, "deploy_health_checks[0].tcp.port"),
+    ({"health_monitor_checks": [{"name": "x", "nope": {}}]}, "health_monitor_checks[0].nope"),
+    ({"app_server_names": "www.example.com"}, "app_server_names must be a non-empty list of host names (not a string)"),
+    ({"verify_within": "soon"}, "verify_within must be a number of seconds"),
+]
+PLAYBOOKS = ["site.yml", "playbooks/verify.yml", "playbooks/deploy.yml", "playbooks/rollback.yml"]
+
+
+@pytest.mark.parametrize(("extra", "expected"), BAD_CHECKS, ids=[str(index) for index in range(len(BAD_CHECKS))])
+def test_bad_check_lists_stop_verify_before_any_host_task(tmp_path, extra, expected):
+    rc, log = run_playbook(tmp_path, "playbooks/verify.yml", extra)
+    assert rc != 0
+    assert expected in log, log[-3000:]
+    assert "UNREACHABLE" not in log, "validation let the run reach the host:\n" + log[-3000:]
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_every_playbook_validates_check_lists_in_its_first_play(tmp_path, playbook):
+    bad = {"verify_extra_checks": [{"name": "db", "postgres": {"password": "Secret-Pg-4242", "port": 70000}}]}
+    rc, log = run_playbook(tmp_path, playbook, bad)
+    assert rc != 0
+    assert "verify_extra_checks[0].postgres.port: check 'db': option 'port' must be a port" in log, log[-3000:]
+    assert "UNREACHABLE" not in log, log[-3000:]
+    # The reason is shown, the secret is not.
+    assert "Secret-Pg-4242" not in log

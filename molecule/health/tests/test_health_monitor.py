@@ -6,7 +6,7 @@ EXPOSURE_LIMIT = 2.0
 
 
 def test_packages_for_the_checks(host):
-    for package in ("python3-requests", "python3-psycopg2", "python3-yaml"):
+    for package in ("python3-requests", "python3-psycopg2", "python3-yaml", "python3-cryptography"):
         assert host.package(package).is_installed
 
 

@@ -5,3 +5,6 @@
 Files in this package import each other relatively, so the same package runs inside an Ansible
 module payload and standalone on a host (/usr/local/lib/vitals-health/).
 """
+
+# The collection's version (galaxy.yml), shown by `vitals-health --version`.
+__version__ = "0.1.0"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .envfile import parse_env_file
+from .schedule import max_interval
 
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
 BACKUP_STAMP_RE = r"^%s-(\d{8}T\d{6}Z)\.(?!.*\.sha256$)"
@@ -20,11 +21,23 @@ DJANGO_ISSUE_RE = re.compile(r"^(?P<obj>.*?): \((?P<id>[\w.]+\.(?P<level>[CEWID]
 
 
 class ProbeError(Exception):
-    """The probe could not talk to the service: the check fails (critical)."""
+    """The probe could not talk to the service: the check fails (critical).
+
+    `transient` marks what may recover by itself within the grace window (connection refused, a
+    timeout, a server still starting); anything else is definitive and is not retried.
+    """
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class MissingLibrary(Exception):
     """A Python library the check needs is not installed: the check is unknown."""
+
+
+# Gateway answers of a proxy whose backend is (re)starting: they may recover, others will not.
+TRANSIENT_HTTP = (502, 503, 504)
 
 
 @dataclass
@@ -32,6 +45,7 @@ class Outcome:
     status: str
     message: str
     details: dict = field(default_factory=dict)
+    transient: bool = False
 
 
 def parse_time(value):
@@ -109,7 +123,8 @@ def check_http(opts, timeout, deps):
     if opts["max_latency"] and resp.elapsed > opts["max_latency"]:
         problems.append("took %d ms, limit %d ms" % (latency_ms, opts["max_latency"] * 1000))
     if problems:
-        return Outcome(CRITICAL, "; ".join(problems), details)
+        transient = resp.status in TRANSIENT_HTTP and resp.status not in opts["status"]
+        return Outcome(CRITICAL, "; ".join(problems), details, transient=transient)
     return Outcome(OK, "HTTP %d in %d ms" % (resp.status, latency_ms), details)
 
 
@@ -126,12 +141,12 @@ def check_tcp(opts, timeout, deps):
 
 def check_postgres(opts, timeout, deps):
     conn = {k: opts[k] for k in ("host", "port", "dbname", "user", "password", "sslmode") if opts[k] is not None}
-    value = deps.pg_query(conn, opts["query"], timeout=timeout)
+    value = deps.pg_query(conn, opts["query"], timeout=timeout, write=opts["write"])
     shown = None if value is None else str(value)
-    details = {"dbname": opts["dbname"], "value": shown}
+    details = {"dbname": opts["dbname"], "value": shown, "write": opts["write"]}
     if opts["expected"] is not None and shown != opts["expected"]:
         return Outcome(CRITICAL, "query returned %r, expected %r" % (shown, opts["expected"]), details)
-    return Outcome(OK, "query returned %r" % shown, details)
+    return Outcome(OK, "query returned %r%s" % (shown, "; write committed" if opts["write"] else ""), details)
 
 
 def _free_enough(kind, amount, free, total):
@@ -146,41 +161,105 @@ def _fmt_need(kind, amount, unit):
 
 def check_disk(opts, timeout, deps):
     st = deps.statvfs(opts["path"])
-    free_bytes, total_bytes = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    # As df: the root-reserved blocks count neither as free nor as usable, so the share is
+    # available / (used + available), and used% + free% = 100 like df's Use% column.
+    free_bytes = st.f_bavail * st.f_frsize
+    used_bytes = (st.f_blocks - st.f_bfree) * st.f_frsize
+    usable = used_bytes + free_bytes
     details = {
         "path": opts["path"],
         "free_bytes": free_bytes,
-        "free_percent": round(free_bytes * 100.0 / total_bytes, 2) if total_bytes else None,
+        "used_bytes": used_bytes,
+        "free_percent": round(free_bytes * 100.0 / usable, 2) if usable else None,
+        "used_percent": round(used_bytes * 100.0 / usable, 2) if usable else None,
         "free_inodes": st.f_favail,
         "free_inodes_percent": round(st.f_favail * 100.0 / st.f_files, 2) if st.f_files else None,
     }
-    problems = []
-    if opts["min_free"] and not _free_enough(*opts["min_free"], free_bytes, total_bytes):
-        problems.append(
-            "%d bytes free (%s%%), need %s"
-            % (free_bytes, details["free_percent"], _fmt_need(*opts["min_free"], unit="bytes"))
-        )
+    critical, warned = [], []
+    for key, found in (("min_free", critical), ("warn_free", warned)):
+        if opts[key] and not _free_enough(*opts[key], free_bytes, usable):
+            found.append(
+                "%d bytes free (%s%%), %s %s"
+                % (
+                    free_bytes,
+                    details["free_percent"],
+                    "need" if key == "min_free" else "warning below",
+                    _fmt_need(*opts[key], unit="bytes"),
+                )
+            )
     if opts["min_free_inodes"] and not _free_enough(*opts["min_free_inodes"], st.f_favail, st.f_files):
-        problems.append(
+        critical.append(
             "%d inodes free (%s%%), need %s"
             % (st.f_favail, details["free_inodes_percent"], _fmt_need(*opts["min_free_inodes"], unit="inodes"))
         )
-    if problems:
-        return Outcome(CRITICAL, "%s: %s" % (opts["path"], "; ".join(problems)), details)
+    if critical:
+        return Outcome(CRITICAL, "%s: %s" % (opts["path"], "; ".join(critical)), details)
+    if warned:
+        return Outcome(WARNING, "%s: %s" % (opts["path"], "; ".join(warned)), details)
     return Outcome(OK, "%s: %s%% free" % (opts["path"], details["free_percent"]), details)
+
+
+SAMPLE_INTERVAL = 0.5
+SYSTEMD_FIELDS = ("LoadState", "ActiveState", "SubState", "Result", "UnitFileState", "NRestarts", "MainPID")
+
+
+def _unstable(unit, first, props):
+    """What makes a unit unstable in one sample (compared with the first) -> problem or None."""
+    if props.get("SubState") == "auto-restart":
+        return "%s is in auto-restart (crash loop, NRestarts %s)" % (unit, props.get("NRestarts"))
+    if props.get("ActiveState") == "failed":
+        return "%s is failed (%s)" % (unit, props.get("Result"))
+    if props.get("NRestarts", "0") != first.get("NRestarts", "0"):
+        return "%s restarted while observed (NRestarts %s -> %s)" % (
+            unit,
+            first.get("NRestarts"),
+            props.get("NRestarts"),
+        )
+    if props.get("MainPID", "0") != first.get("MainPID", "0"):
+        return "%s main process changed while observed (PID %s -> %s)" % (
+            unit,
+            first.get("MainPID"),
+            props.get("MainPID"),
+        )
+    return None
+
+
+def _observe(unit, first, opts, timeout, deps):
+    """Samples the unit every SAMPLE_INTERVAL for `observe` seconds -> (last sample, problem or None)."""
+    end = deps.monotonic() + opts["observe"]
+    props = first
+    while deps.monotonic() < end:
+        deps.sleep(min(SAMPLE_INTERVAL, max(0.0, end - deps.monotonic())))
+        props = deps.systemd_show(unit, timeout=timeout)
+        problem = _unstable(unit, first, props)
+        if problem:
+            return props, problem
+    return props, None
 
 
 def check_systemd(opts, timeout, deps):
     unit = opts["unit"]
     props = deps.systemd_show(unit, timeout=timeout)
-    details = {k: props.get(k) for k in ("LoadState", "ActiveState", "SubState", "UnitFileState", "NRestarts")}
+    details = {"unit": unit, **{k: props.get(k) for k in SYSTEMD_FIELDS if k != "Result"}}
     problems = []
     if props.get("LoadState") == "not-found":
         return Outcome(CRITICAL, "unit %s not found" % unit, details)
     active = props.get("ActiveState")
-    if active == "failed":
-        problems.append("%s is failed (%s)" % (unit, props.get("Result")))
-    elif opts["active"] and active != "active":
+    if props.get("Result") == "trigger-limit-hit":
+        return Outcome(CRITICAL, "%s hit its trigger limit and stopped listening" % unit, details)
+    if props.get("SubState") == "auto-restart" or active == "failed":
+        return Outcome(CRITICAL, _unstable(unit, props, props), details)
+    if opts["active"] and active in ("activating", "reloading"):
+        # Starting for the first time may finish within the window; starting again is a restart.
+        first_start = props.get("NRestarts", "0") in ("0", "")
+        message = "%s is %s (%s)%s" % (
+            unit,
+            active,
+            props.get("SubState"),
+            "" if first_start else ", restarted %s times" % props.get("NRestarts"),
+        )
+        return Outcome(CRITICAL, message, details, transient=first_start)
+    if opts["active"] and active != "active":
         problems.append("%s is %s, expected active" % (unit, active))
     elif opts["active"] is False and active == "active":
         problems.append("%s is active, expected inactive" % unit)
@@ -198,95 +277,272 @@ def check_systemd(opts, timeout, deps):
             details["uptime_s"] = round(uptime, 1)
             if uptime < opts["min_uptime"]:
                 problems.append("%s (re)started %d s ago, less than %d s" % (unit, uptime, opts["min_uptime"]))
+    if not problems and opts["active"] and opts["observe"]:
+        last, problem = _observe(unit, props, opts, timeout, deps)
+        details.update(
+            {"observed_s": opts["observe"], "NRestarts": last.get("NRestarts"), "MainPID": last.get("MainPID")}
+        )
+        if problem:
+            problems.append(problem)
     if problems:
         return Outcome(CRITICAL, "; ".join(problems), details)
+    if opts["active"] and opts["observe"]:
+        return Outcome(OK, "%s is %s, stable for %g s" % (unit, active, opts["observe"]), details)
     return Outcome(OK, "%s is %s" % (unit, active), details)
+
+
+# Written as the app user with the unit's umask; prints the mode and group the file got.
+MEDIA_WRITE = 'mkdir -- "$1" && printf %s "$2" > "$1/probe.txt" && stat -c "%a %U:%G" -- "$1/probe.txt"'
+
+
+def check_media(opts, timeout, deps):
+    """Write a file the way the app does into a new subdirectory of the media root, fetch it via nginx."""
+    name = "vitals-health-%s" % deps.token()
+    directory = "%s/%s" % (opts["root"].rstrip("/"), name)
+    content = "vitals health probe %s\n" % name
+    url = "%s/%s/probe.txt" % (opts["url"].rstrip("/"), name)
+    rc, out, err = deps.run(
+        ["sh", "-c", MEDIA_WRITE, "sh", directory, content], timeout=timeout, user=opts["user"], umask=opts["umask"]
+    )
+    details = {"url": url, "file": "%s/probe.txt" % directory}
+    if rc != 0:
+        return Outcome(CRITICAL, "cannot write %s as %s: %s" % (details["file"], opts["user"], _tail(err, 2)), details)
+    details["mode_owner"] = out.strip()
+    try:
+        headers = {"Host": opts["host"]} if opts["host"] else {}
+        resp = deps.http(
+            "GET", url, headers=headers, timeout=timeout, verify=opts["validate_certs"], allow_redirects=False
+        )
+    finally:
+        deps.run(["rm", "-rf", "--", directory], timeout=timeout, user=opts["user"])
+    details["status_code"] = resp.status
+    if resp.status == 200 and resp.text == content:
+        return Outcome(
+            OK, "a file the app writes (%s) is served under %s" % (details["mode_owner"], opts["url"]), details
+        )
+    if resp.status == 200:
+        return Outcome(CRITICAL, "%s answered another file's content: check the /media/ alias" % url, details)
+    why = {403: "nginx cannot read it", 404: "nginx looks elsewhere: check the /media/ alias"}.get(resp.status, "")
+    return Outcome(
+        CRITICAL,
+        "a file the app wrote (%s) is answered HTTP %d%s" % (details["mode_owner"], resp.status, why and ": " + why),
+        details,
+        transient=resp.status in TRANSIENT_HTTP,
+    )
 
 
 def _age(deps, stamp):
     return (deps.now() - stamp).total_seconds()
 
 
-def check_cron(opts, timeout, deps):
-    path = "%s/%s.json" % (opts["state_dir"].rstrip("/"), opts["job"])
+# Slack on top of a job's longest gap between runs and its timeout before its last success is late.
+JOB_GRACE_S = 600
+
+
+def _job_window(definition, opts):
+    """Seconds a job's last success may be old: `max_age`, else its schedule's longest gap + timeout + grace."""
+    if opts["max_age"]:
+        return opts["max_age"]
     try:
-        state = json.loads(deps.read_text(path))
+        gap = max_interval(definition["schedule"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return gap + float(definition.get("timeout") or 0) + JOB_GRACE_S
+
+
+def _read_json(deps, path):
+    """-> (document or None, problem or None); a missing file is (None, None)."""
+    try:
+        return json.loads(deps.read_text(path)), None
     except FileNotFoundError:
-        return Outcome(CRITICAL, "no state file %s: the job never ran" % path, {"path": path})
+        return None, None
+    except PermissionError:
+        return None, "cannot read %s: permission denied" % path
     except ValueError as exc:
-        return Outcome(UNKNOWN, "cannot parse %s: %s" % (path, exc), {"path": path})
+        return None, "cannot parse %s: %s" % (path, exc)
+
+
+def _one_job(job, opts, deps):
+    """-> (status, message, details) of one tracked job."""
+    definition, problem = _read_json(deps, "%s/%s.json" % (opts["config_dir"].rstrip("/"), job))
+    definition = definition or {}
+    path = "%s/%s.json" % (opts["state_dir"].rstrip("/"), job)
+    state, problem = _read_json(deps, path) if not problem else (None, problem)
+    window = _job_window(definition, opts)
+    details = {"state": path, "window_s": window}
+    if problem:
+        return UNKNOWN, problem, details
+    if state is None:
+        # A job scheduled less than one window ago may not have had its first run yet.
+        since = deps.mtime("%s/%s.json" % (opts["config_dir"].rstrip("/"), job)) if definition else None
+        if since is not None and window and deps.now().timestamp() - since < window:
+            return WARNING, "never ran yet (scheduled %d s ago)" % (deps.now().timestamp() - since), details
+        return CRITICAL, "never ran (no state file %s)" % path, details
     last_run = state.get("last_run") or {}
     running = state.get("running")
-    details = {
-        "path": path,
-        "last_success_at": state.get("last_success_at"),
-        "last_status": last_run.get("status"),
-        "last_exit_code": last_run.get("exit_code"),
-        "running": bool(running),
-        "skipped_count": state.get("skipped_count", 0),
-    }
-    problems = []
     last_success = parse_time(state.get("last_success_at"))
+    details.update(
+        {
+            "last_success_at": state.get("last_success_at"),
+            "last_success_age_s": round(_age(deps, last_success)) if last_success else None,
+            "last_status": last_run.get("status"),
+            "last_exit_code": last_run.get("exit_code"),
+            "running": bool(running),
+            "skipped_count": state.get("skipped_count", 0),
+        }
+    )
+    problems = []
+    if opts["require_success"] and last_run.get("status") == "timeout":
+        problems.append("last run was killed at its timeout")
+    elif opts["require_success"] and last_run and last_run.get("status") != "success":
+        problems.append("last run %s (exit %s)" % (last_run.get("status"), last_run.get("exit_code")))
     if last_success is None:
         problems.append("never succeeded")
-    elif _age(deps, last_success) > opts["max_age"]:
-        problems.append("last success %d s ago, limit %d s" % (_age(deps, last_success), opts["max_age"]))
-    if opts["require_success"] and last_run and last_run.get("status") != "success":
-        problems.append("last run %s (exit %s)" % (last_run.get("status"), last_run.get("exit_code")))
-    if running and opts["max_running"]:
+    elif window and _age(deps, last_success) > window:
+        problems.append("last success %d s ago, limit %d s" % (_age(deps, last_success), window))
+    limit = opts["max_running"] or (float(definition["timeout"]) + JOB_GRACE_S if definition.get("timeout") else None)
+    if running and limit:
         started = parse_time(running.get("started_at"))
-        if started and _age(deps, started) > opts["max_running"]:
-            problems.append("running for %d s, limit %d s" % (_age(deps, started), opts["max_running"]))
+        if started and _age(deps, started) > limit:
+            problems.append("running for %d s, limit %d s" % (_age(deps, started), limit))
     if problems:
-        return Outcome(CRITICAL, "job %s: %s" % (opts["job"], "; ".join(problems)), details)
-    return Outcome(OK, "job %s: last success %d s ago" % (opts["job"], _age(deps, last_success)), details)
+        return CRITICAL, "; ".join(problems), details
+    return OK, "last success %d s ago" % _age(deps, last_success), details
+
+
+def check_cron(opts, timeout, deps):
+    if opts["job"] != "*":
+        jobs = [opts["job"]]
+    else:
+        try:
+            jobs = sorted(n[:-5] for n in deps.listdir(opts["config_dir"]) if n.endswith(".json") and n[0] != ".")
+        except FileNotFoundError:
+            jobs = []
+        if not jobs:
+            return Outcome(OK, "no tracked jobs on this host", {"jobs": {}})
+    results = {job: _one_job(job, opts, deps) for job in jobs}
+    details = {"jobs": {job: dict(res[2], status=res[0]) for job, res in results.items()}}
+    if len(jobs) == 1:
+        details.update(results[jobs[0]][2])
+    worst = max((res[0] for res in results.values()), key=[OK, WARNING, UNKNOWN, CRITICAL].index)
+    shown = [job for job, res in results.items() if res[0] == worst] if worst != OK else jobs
+    message = "; ".join("job %s: %s" % (job, results[job][1]) for job in shown)
+    return Outcome(worst, message, details)
+
+
+def _backup_job(opts, deps):
+    """(definition path, definition or None) of the tracked job that makes the backup."""
+    if not opts["job"]:
+        return None, None
+    path = "%s/%s.json" % (opts["cron_config_dir"].rstrip("/"), opts["job"])
+    return path, _read_json(deps, path)[0]
+
+
+def _no_backup(opts, deps, directory, why):
+    """No backup yet: a warning until the job that makes it was first due, critical after."""
+    details = {"dir": directory}
+    if opts["job"]:
+        definition_path, definition = _backup_job(opts, deps)
+        if definition:
+            due = deps.mtime(definition_path) + _job_window(definition, {"max_age": None})
+            details["first_due_at"] = datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if deps.now().timestamp() < due:
+                return Outcome(WARNING, "%s yet; the first is due by %s" % (why, details["first_due_at"]), details)
+            return Outcome(CRITICAL, "%s; the first was due by %s" % (why, details["first_due_at"]), details)
+    return Outcome(CRITICAL, why, details)
+
+
+def _backup_record(opts, deps, directory, pattern):
+    """The newest backup -> dict(name, finished_at, size, sha256, restore_test), from the job's record
+    (<dir>/state/<kind>.json) or, without one, from the newest file and its modification time."""
+    record, problem = _read_json(deps, "%s/state/%s.json" % (directory, opts["prefix"]))
+    if problem:
+        raise ProbeError(problem)
+    if record and record.get("backup") and parse_time(record.get("finished_at")):
+        return {
+            "name": record["backup"],
+            "finished_at": parse_time(record["finished_at"]),
+            "size": record.get("size_bytes"),
+            "sha256": record.get("sha256"),
+            "restore_test": record.get("restore_test"),
+            "source": "record",
+        }
+    names = sorted(n for n in deps.listdir(directory) if pattern.match(n))
+    if not names:
+        return None
+    newest = "%s/%s" % (directory, names[-1])
+    return {
+        "name": names[-1],
+        "finished_at": datetime.fromtimestamp(deps.mtime(newest), UTC),
+        "size": deps.file_size(newest),
+        "sha256": None,
+        "restore_test": None,
+        "source": "file time",
+    }
 
 
 def check_backup(opts, timeout, deps):
     directory = opts["dir"].rstrip("/")
     pattern = re.compile(BACKUP_STAMP_RE % re.escape(opts["prefix"]))
     try:
-        names = sorted(n for n in deps.listdir(directory) if pattern.match(n))
+        newest = _backup_record(opts, deps, directory, pattern)
     except FileNotFoundError:
-        return Outcome(CRITICAL, "backup directory %s does not exist" % directory, {"dir": directory})
-    if not names:
-        return Outcome(CRITICAL, "no %s-* backup in %s" % (opts["prefix"], directory), {"dir": directory})
-    newest = names[-1]
-    stamp = datetime.strptime(pattern.match(newest).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    size = deps.file_size("%s/%s" % (directory, newest))
-    age = _age(deps, stamp)
-    details = {"dir": directory, "newest": newest, "age_s": round(age), "size_bytes": size}
+        return _no_backup(opts, deps, directory, "backup directory %s does not exist" % directory)
+    except PermissionError:
+        return Outcome(UNKNOWN, "cannot read %s: permission denied" % directory, {"dir": directory})
+    except ProbeError as exc:
+        # An unreadable or broken record: the backup's state cannot be told (the monitor's group).
+        return Outcome(UNKNOWN, str(exc), {"dir": directory})
+    if newest is None:
+        return _no_backup(opts, deps, directory, "no %s-* backup in %s" % (opts["prefix"], directory))
+    name = newest["name"]
+    size = newest["size"] if newest["size"] is not None else deps.file_size("%s/%s" % (directory, name))
+    age = _age(deps, newest["finished_at"])
+    details = {"dir": directory, "newest": name, "age_s": round(age), "size_bytes": size, "age_from": newest["source"]}
+    # The job's schedule sets the limit unless max_age does.
+    limit = opts["max_age"] or _job_window(_backup_job(opts, deps)[1] or {}, {"max_age": None})
+    details["max_age_s"] = limit
     problems = []
-    if age > opts["max_age"]:
-        problems.append("newest backup %s is %d s old, limit %d s" % (newest, age, opts["max_age"]))
+    if limit is None:
+        problems.append("the job %s that makes it is not defined on this host" % opts["job"])
+    elif age > limit:
+        problems.append("newest backup %s is %d s old, limit %d s" % (name, age, limit))
     if size < opts["min_size"]:
-        problems.append("%s has %d bytes, minimum %d" % (newest, size, opts["min_size"]))
+        problems.append("%s has %d bytes, minimum %d" % (name, size, opts["min_size"]))
     if opts["verify_checksum"]:
-        problems.extend(_verify_checksum(deps, directory, newest, details))
+        problems.extend(_verify_checksum(deps, directory, name, details, recorded=newest["sha256"]))
     if opts["restore_test"]:
-        problems.extend(_restore_test(deps, directory, newest, opts, details))
+        problems.extend(_restore_test(deps, directory, name, opts, details, recorded=newest["restore_test"]))
     if problems:
         return Outcome(CRITICAL, "; ".join(problems), details)
-    return Outcome(OK, "%s: %d s old, %d bytes" % (newest, age, size), details)
+    return Outcome(OK, "%s: %d s old, %d bytes" % (name, age, size), details)
 
 
-def _verify_checksum(deps, directory, newest, details):
-    try:
-        line = deps.read_text("%s/%s.sha256" % (directory, newest)).split()
-    except FileNotFoundError:
-        return ["%s.sha256 is missing" % newest]
+def _verify_checksum(deps, directory, newest, details, *, recorded=None):
+    if recorded:
+        line = [recorded]
+    else:
+        try:
+            line = deps.read_text("%s/%s.sha256" % (directory, newest)).split()
+        except FileNotFoundError:
+            return ["%s.sha256 is missing" % newest]
     actual = deps.sha256("%s/%s" % (directory, newest))
     details["checksum_ok"] = bool(line) and line[0].lower() == actual
     return [] if details["checksum_ok"] else ["checksum of %s does not match %s.sha256" % (newest, newest)]
 
 
-def _restore_test(deps, directory, newest, opts, details):
-    try:
-        report = json.loads(deps.read_text("%s/restore-test.json" % directory))
-    except FileNotFoundError:
-        return ["no restore test yet (restore-test.json missing)"]
-    except ValueError:
-        return ["restore-test.json is not valid JSON"]
+def _restore_test(deps, directory, newest, opts, details, *, recorded=None):
+    if isinstance(recorded, dict):
+        report = recorded
+    elif isinstance(recorded, str):
+        report = {"backup": newest, "status": recorded}
+    else:
+        try:
+            report = json.loads(deps.read_text("%s/restore-test.json" % directory))
+        except FileNotFoundError:
+            return ["no restore test yet (restore-test.json missing)"]
+        except ValueError:
+            return ["restore-test.json is not valid JSON"]
     details["restore_test"] = {k: report.get(k) for k in ("backup", "status", "tested_at")}
     if report.get("status") != "passed":
         return [
@@ -384,6 +640,10 @@ def check_tls(opts, timeout, deps):
     details = {"not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "days_left": round(days, 1)}
     if days < opts["min_days"]:
         return Outcome(CRITICAL, "certificate expires in %.1f days, minimum %d" % (days, opts["min_days"]), details)
+    if days < opts["warn_days"]:
+        return Outcome(
+            WARNING, "certificate expires in %.1f days, renew before %d" % (days, opts["warn_days"]), details
+        )
     return Outcome(OK, "certificate valid for %.0f more days" % days, details)
 
 
@@ -414,4 +674,5 @@ CHECKS = {
     "django": check_django,
     "tls": check_tls,
     "smtp": check_smtp,
+    "media": check_media,
 }

@@ -7,7 +7,8 @@
     vitals-health --config FILE --check-config
 
 The exit code is the Nagios code of the overall status (0 ok, 1 warning, 2 critical, 3 unknown);
-a bad configuration exits 3 (--check-config: 0 when valid, before anything runs).
+a usage error or a bad configuration exits 3, UNKNOWN, as the Nagios plugin guidelines ask
+(--check-config: 0 when valid, before anything runs).
 `serve` answers GET / (JSON, 200, or 503 when the checks fail) and GET /metrics (Prometheus
 text), and takes its listening socket from systemd when socket-activated.
 """
@@ -21,6 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from . import __version__
 from .deps import SystemDeps
 from .output import FORMATS, format_json, format_prometheus
 from .runner import run_checks
@@ -155,8 +157,20 @@ def serve(config, deps, listen, ttl):
     server.serve_forever()
 
 
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which Nagios reads as CRITICAL: raise instead, for UNKNOWN (3)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="vitals-health", description="Run the vitals.django health checks.")
+    parser = Parser(prog="vitals-health", description="Run the vitals.django health checks.")
+    parser.add_argument("--version", action="version", version="vitals-health %s" % __version__)
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="check list, YAML (default %(default)s)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="human", help="report format (default human)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
@@ -169,7 +183,11 @@ def build_parser():
 
 
 def main(argv=None, deps=None, out=sys.stdout):
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        out.write("HEALTH UNKNOWN - usage error: %s (see vitals-health --help)\n" % exc)
+        return 3
     try:
         config = load_config(args.config, () if args.command == "serve" else args.only)
     except ConfigError as exc:

@@ -11,6 +11,22 @@ CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 # Worst-of order for the overall status: an unverifiable check is worse than a warning.
 RANK = {OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3}
 REDACTED = "********"
+# Version of the report's shape (docs/health-report.md): the module, the CLI and the endpoint all return it.
+SCHEMA_VERSION = 1
+
+
+# A definitive failure is tried once more after this many seconds before it is reported: a
+# blip (one request hitting a worker as it recycles) must not fail a deploy.
+CONFIRM_DELAY = 0.5
+# Why a check stopped (the report's `stopped`).
+PASSED, WARNED, DEFINITIVE, UNIT_DOWN, WINDOW_EXPIRED, UNVERIFIABLE = (
+    "passed",
+    "warning",
+    "definitive",
+    "unit-down",
+    "window-expired",
+    "unknown",
+)
 
 
 def attempt(check, deps):
@@ -20,7 +36,7 @@ def attempt(check, deps):
     except MissingLibrary as exc:
         return Outcome(UNKNOWN, str(exc))
     except ProbeError as exc:
-        outcome = Outcome(CRITICAL, str(exc))
+        outcome = Outcome(CRITICAL, str(exc), transient=exc.transient)
     except (OSError, TimeoutError) as exc:
         outcome = Outcome(CRITICAL, "%s: %s" % (type(exc).__name__, exc))
     # A bug in one check must not hide the other results.
@@ -31,22 +47,58 @@ def attempt(check, deps):
     return outcome
 
 
+def unit_down(check, deps):
+    """The first unit behind the check that is definitively down -> reason, else None."""
+    for unit in check.units:
+        try:
+            props = deps.systemd_show(unit, timeout=min(check.timeout, 5.0))
+        except (ProbeError, OSError):
+            continue
+        active, sub = props.get("ActiveState"), props.get("SubState")
+        if active in ("failed", "inactive") or sub == "auto-restart":
+            return "%s is %s (%s)" % (unit, active, sub)
+    return None
+
+
+def next_step(check, outcome, deps, *, confirmed, deadline, delay):
+    """After one attempt: the reason to stop, or None to try again."""
+    if outcome.status == OK:
+        return PASSED
+    if outcome.status == WARNING:
+        return WARNED
+    if outcome.status == UNKNOWN:
+        return UNVERIFIABLE
+    if not outcome.transient:
+        return DEFINITIVE if confirmed else None
+    down = unit_down(check, deps)
+    if down:
+        outcome.message += "; %s" % down
+        return UNIT_DOWN
+    return WINDOW_EXPIRED if deps.monotonic() + delay >= deadline else None
+
+
 def run_one(check, deps, deadline, delay):
-    """Attempts until ok or until another attempt could not start within the grace window."""
+    """Attempts until the outcome is final (see next_step); transient ones within the grace window."""
     started = deps.monotonic()
-    attempts = 0
+    attempts, confirmed = 0, False
     while True:
         attempts += 1
         outcome = attempt(check, deps)
-        if outcome.status == OK or deps.monotonic() + delay >= deadline:
+        stopped = next_step(check, outcome, deps, confirmed=confirmed, deadline=deadline, delay=delay)
+        if stopped:
             break
-        deps.sleep(delay)
+        if outcome.transient:
+            deps.sleep(delay)
+        else:
+            confirmed = True
+            deps.sleep(CONFIRM_DELAY)
     return {
         "name": check.name,
         "type": check.type,
         "severity": check.severity,
         "status": outcome.status,
         "message": outcome.message,
+        "stopped": stopped,
         "duration_ms": round((deps.monotonic() - started) * 1000, 1),
         "attempts": attempts,
         "details": outcome.details,
@@ -88,6 +140,7 @@ def summarize(results, fail_on_unknown=True):
     if warned:
         msg += ". Warnings: %s" % describe(warned)
     return {
+        "schema_version": SCHEMA_VERSION,
         "status": status,
         "code": CODES[status],
         "failed": bool(failed),

@@ -16,6 +16,15 @@ SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECA
 SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
+class Problem(str):
+    """An error message that also knows where in the check list it is ('[2].http.url')."""
+
+    def __new__(cls, text, path=""):
+        problem = super().__new__(cls, text)
+        problem.path = path
+        return problem
+
+
 class ValidationError(ValueError):
     """Bad input; `errors` lists every problem found."""
 
@@ -31,6 +40,8 @@ class Check:
     severity: str
     timeout: float
     options: dict
+    # The systemd units behind the check: a transient failure is definitive when one is down.
+    units: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,29 @@ def _str_list(value):
     return [_str(v) for v in value]
 
 
+def _umask(value):
+    """'0027' or 23 (YAML reads 0027 as octal) -> 0o027."""
+    if isinstance(value, bool):
+        raise ValueError("must be an octal umask such as '0027'")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.match(r"^0?[0-7]{3}$", value):
+        number = int(value, 8)
+    else:
+        raise ValueError("must be an octal umask such as '0027'")
+    if not 0 <= number <= 0o777:
+        raise ValueError("must be an octal umask such as '0027'")
+    return number
+
+
+def _units(value):
+    """'app.service' or a list of units -> tuple."""
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        return ()
+    return tuple(_str(v) for v in values)
+
+
 def _str_dict(value):
     if not isinstance(value, dict):
         raise ValueError("must be a dictionary")
@@ -224,9 +258,11 @@ SCHEMA = {
         "sslmode": Opt(_choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
         "query": Opt(_str, default="SELECT 1"),
         "expected": Opt(_str),
+        "write": Opt(_bool, default=False),
     },
     "disk": {
         "path": Opt(_abs_path, required=True),
+        "warn_free": Opt(_size),
         "min_free": Opt(_size),
         "min_free_inodes": Opt(_size),
     },
@@ -235,11 +271,13 @@ SCHEMA = {
         "active": Opt(_bool, default=True),
         "enabled": Opt(_bool),
         "min_uptime": Opt(_positive),
+        "observe": Opt(_non_negative, default=2.0),
     },
     "cron": {
         "job": Opt(_str, required=True),
         "state_dir": Opt(_abs_path, default="/var/lib/vitals/cron"),
-        "max_age": Opt(_positive, required=True),
+        "config_dir": Opt(_abs_path, default="/etc/vitals/cron/jobs"),
+        "max_age": Opt(_positive),
         "max_running": Opt(_positive),
         "require_success": Opt(_bool, default=True),
     },
@@ -247,11 +285,13 @@ SCHEMA = {
         "dir": Opt(_abs_path),
         "app": Opt(_str),
         "prefix": Opt(_str, default="db"),
-        "max_age": Opt(_positive, required=True),
+        "max_age": Opt(_positive),
         "min_size": Opt(_bytes, default=1),
         "verify_checksum": Opt(_bool, default=True),
         "restore_test": Opt(_bool, default=True),
         "restore_test_max_age": Opt(_positive),
+        "job": Opt(_str),
+        "cron_config_dir": Opt(_abs_path, default="/etc/vitals/cron/jobs"),
     },
     "command": {
         "argv": Opt(_str_list, required=True),
@@ -272,9 +312,18 @@ SCHEMA = {
         "host": Opt(_str, required=True),
         "port": Opt(_port, default=443),
         "server_name": Opt(_str),
-        "min_days": Opt(_int, default=14),
+        "warn_days": Opt(_int, default=30),
+        "min_days": Opt(_int, default=7),
         "validate_certs": Opt(_bool, default=True),
         "ca_path": Opt(_abs_path),
+    },
+    "media": {
+        "root": Opt(_abs_path, required=True),
+        "url": Opt(_url, required=True),
+        "host": Opt(_str),
+        "user": Opt(_str),
+        "umask": Opt(_umask, default=0o027),
+        "validate_certs": Opt(_bool, default=True),
     },
     "smtp": {
         "host": Opt(_str, required=True),
@@ -284,25 +333,35 @@ SCHEMA = {
         "ehlo_name": Opt(_str, default="localhost"),
     },
 }
-COMMON_KEYS = ("name", "severity", "timeout")
+COMMON_KEYS = ("name", "severity", "timeout", "unit")
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
-def _convert(errors, where, key, opt_or_convert, value):
+def _convert(errors, where, key, opt_or_convert, value, *, path=""):
     convert = opt_or_convert.convert if isinstance(opt_or_convert, Opt) else opt_or_convert
     try:
         return convert(value)
     except ValueError as exc:
-        errors.append("%s: option '%s' %s" % (where, key, exc))
+        errors.append(Problem("%s: option '%s' %s" % (where, key, exc), path))
         return None
 
 
 def _cross_checks(ctype, options):
     """Rules that involve several options of one check type."""
-    if ctype == "disk" and options["min_free"] is None and options["min_free_inodes"] is None:
-        return ["needs 'min_free' or 'min_free_inodes'"]
+    if ctype == "disk" and options["warn_free"] and not options["min_free"]:
+        return ["'warn_free' needs 'min_free' (the critical threshold)"]
     if ctype == "backup" and not (options["dir"] or options["app"]):
         return ["needs 'dir' or 'app'"]
+    if ctype == "backup" and not (options["max_age"] or options["job"]):
+        return ["needs 'max_age' or 'job' (the tracked job whose schedule sets the limit)"]
+    if ctype == "disk" and options["min_free"] is None and options["min_free_inodes"] is None:
+        return ["needs 'min_free' or 'min_free_inodes'"]
+    if ctype == "disk" and options["warn_free"] and options["warn_free"][0] != options["min_free"][0]:
+        return ["'warn_free' and 'min_free' must both be percentages or both sizes"]
+    if ctype == "disk" and options["warn_free"] and options["warn_free"][1] < options["min_free"][1]:
+        return ["'warn_free' must not be below 'min_free'"]
+    if ctype == "tls" and options["warn_days"] < options["min_days"]:
+        return ["'warn_days' must not be below 'min_days'"]
     return []
 
 
@@ -332,50 +391,92 @@ def secrets_of(check):
 def validate_check(index, item, errors):
     """One list item -> Check, or None after appending errors."""
     label = "checks[%d]" % index
+    at = "[%d]" % index
     if not isinstance(item, dict):
-        errors.append("%s: must be a dictionary with 'name' and one check type" % label)
+        errors.append(Problem("%s: must be a dictionary with 'name' and one check type" % label, at))
         return None
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        errors.append("%s: option 'name' is required (letters, digits, '_.@:-', up to 100 characters)" % label)
+        rule = "letters, digits, '_.@:-', up to 100 characters"
+        errors.append(Problem("%s: option 'name' is required (%s)" % (label, rule), at + ".name"))
         return None
     where = "check '%s'" % name
     types = [key for key in item if key in SCHEMA]
     unknown = sorted(str(key) for key in item if key not in SCHEMA and key not in COMMON_KEYS)
     if unknown:
         errors.append(
-            "%s: unknown option or check type %s (types: %s)" % (where, ", ".join(unknown), ", ".join(SCHEMA))
+            Problem(
+                "%s: unknown option or check type %s (types: %s)" % (where, ", ".join(unknown), ", ".join(SCHEMA)),
+                "%s.%s" % (at, unknown[0]),
+            )
         )
     if len(types) != 1:
         errors.append(
-            "%s: needs exactly one check type, got %s" % (where, ", ".join(types) if types else "none")
-            + ("" if types else " (types: %s)" % ", ".join(SCHEMA))
+            Problem(
+                "%s: needs exactly one check type, got %s" % (where, ", ".join(types) if types else "none")
+                + ("" if types else " (types: %s)" % ", ".join(SCHEMA)),
+                at,
+            )
         )
         return None
     ctype = types[0]
-    severity = _convert(errors, where, "severity", _choice(*SEVERITIES), item.get("severity", "critical"))
-    timeout = _convert(errors, where, "timeout", _positive, item.get("timeout", DEFAULT_TIMEOUT))
+    severity = _convert(
+        errors, where, "severity", _choice(*SEVERITIES), item.get("severity", "critical"), path=at + ".severity"
+    )
+    timeout = _convert(errors, where, "timeout", _positive, item.get("timeout", DEFAULT_TIMEOUT), path=at + ".timeout")
+    units = _convert(errors, where, "unit", _units, item.get("unit", []), path=at + ".unit")
     raw = item[ctype] if item[ctype] is not None else {}
     if not isinstance(raw, dict):
-        errors.append("%s: '%s' must be a dictionary of options" % (where, ctype))
+        errors.append(Problem("%s: '%s' must be a dictionary of options" % (where, ctype), "%s.%s" % (at, ctype)))
         return None
     schema = SCHEMA[ctype]
     before = len(errors)
     for key in sorted(set(raw) - set(schema)):
-        errors.append("%s: unknown option '%s' for type %s (options: %s)" % (where, key, ctype, ", ".join(schema)))
+        errors.append(
+            Problem(
+                "%s: unknown option '%s' for type %s (options: %s)" % (where, key, ctype, ", ".join(schema)),
+                "%s.%s.%s" % (at, ctype, key),
+            )
+        )
     options = {}
     for key, opt in schema.items():
+        path = "%s.%s.%s" % (at, ctype, key)
         if raw.get(key) is None:
             if opt.required:
-                errors.append("%s: option '%s' is required for type %s" % (where, key, ctype))
+                errors.append(Problem("%s: option '%s' is required for type %s" % (where, key, ctype), path))
             options[key] = opt.default
         else:
-            options[key] = _convert(errors, where, key, opt, raw[key])
+            options[key] = _convert(errors, where, key, opt, raw[key], path=path)
     if len(errors) > before:
         return None
-    errors.extend("%s: %s" % (where, problem) for problem in _cross_checks(ctype, options))
+    errors.extend(
+        Problem("%s: %s" % (where, problem), "%s.%s" % (at, ctype)) for problem in _cross_checks(ctype, options)
+    )
     _fill_defaults(ctype, options)
-    return Check(name=name, type=ctype, severity=severity, timeout=timeout, options=options)
+    return Check(name=name, type=ctype, severity=severity, timeout=timeout, options=options, units=units)
+
+
+def check_problems(checks):
+    """Every problem of a check list, each a Problem with its path ('[2].http.url'); [] when valid."""
+    if not isinstance(checks, list):
+        return [Problem("must be a list of checks, got %s" % type(checks).__name__)]
+    errors = []
+    _validate_items(checks, errors)
+    return errors
+
+
+def _validate_items(checks, errors):
+    """The list's items -> the valid Checks; problems appended to `errors`."""
+    parsed, seen = [], set()
+    for index, item in enumerate(checks):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            errors.append(Problem("check '%s': duplicate name" % name, "[%d].name" % index))
+        seen.add(name)
+        check = validate_check(index, item, errors)
+        if check is not None:
+            parsed.append(check)
+    return parsed
 
 
 def validate_config(checks, within=0, delay=2, concurrency=8, fail_on_unknown=True):
@@ -389,15 +490,7 @@ def validate_config(checks, within=0, delay=2, concurrency=8, fail_on_unknown=Tr
     if concurrency is not None and concurrency < 1:
         errors.append("health: option 'concurrency' must be at least 1")
     fail_on_unknown = _convert(errors, "health", "fail_on_unknown", _bool, fail_on_unknown)
-    parsed, seen = [], set()
-    for index, item in enumerate(checks):
-        name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name in seen:
-            errors.append("check '%s': duplicate name" % name)
-        seen.add(name)
-        check = validate_check(index, item, errors)
-        if check is not None:
-            parsed.append(check)
+    parsed = _validate_items(checks, errors)
     if errors:
         raise ValidationError(errors)
     secrets = set().union(*(secrets_of(c) for c in parsed))

@@ -19,12 +19,17 @@ class FakeDeps:
         self.files = {}
         self.dirs = {}
         self.sizes = {}
+        self.mtimes = {}
         self.hashes = {}
         self.commands = {}
         self.systemd = {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}
+        # Successive systemctl samples per unit (the last one repeats); `systemd` when a unit has none.
+        self.samples = {}
         self.pg_value = 1
         self.banner = "SSH-2.0-OpenSSH_9.2"
-        self.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=1000, f_bavail=500, f_files=100, f_favail=50)
+        self.statvfs_result = SimpleNamespace(
+            f_frsize=4096, f_blocks=1000, f_bfree=500, f_bavail=500, f_files=100, f_favail=50
+        )
         self.not_after = datetime(2027, 1, 1, tzinfo=UTC)
         self.smtp_answer = ("220 mail ESMTP", "250-mail\n250 SIZE")
 
@@ -51,14 +56,18 @@ class FakeDeps:
         self.calls.append(("tcp", host, port))
         return self._give(self.banner if read_banner else None)
 
-    def pg_query(self, conn, query, timeout):
-        self.calls.append(("pg", conn, query))
+    def pg_query(self, conn, query, timeout, write=False):
+        self.calls.append(("pg", conn, query, write))
         return self._give(self.pg_value)
 
     def statvfs(self, path):
         return self.statvfs_result
 
     def systemd_show(self, unit, timeout):
+        self.calls.append(("systemd", unit))
+        samples = self.samples.get(unit)
+        if samples:
+            return self._give(samples.pop(0) if len(samples) > 1 else samples[0])
         return self._give(self.systemd)
 
     def read_text(self, path):
@@ -71,14 +80,23 @@ class FakeDeps:
             raise FileNotFoundError(path)
         return list(self.dirs[path])
 
+    def mtime(self, path):
+        if path not in self.mtimes:
+            raise FileNotFoundError(path)
+        return self.mtimes[path]
+
     def file_size(self, path):
         return self.sizes[path]
 
     def sha256(self, path):
         return self.hashes[path]
 
-    def run(self, argv, timeout, cwd=None, env=None, user=None):
-        self.calls.append(("run", argv, cwd, env, user))
+    @staticmethod
+    def token():
+        return "0123abcd"
+
+    def run(self, argv, timeout, cwd=None, env=None, user=None, *, umask=None):
+        self.calls.append(("run", argv, cwd, env, user) + (() if umask is None else (umask,)))
         for key, result in self.commands.items():
             if key in " ".join(argv):
                 return self._give(result)

@@ -1,6 +1,7 @@
 """Each check type's logic against fake I/O (conftest.FakeDeps)."""
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -166,7 +167,12 @@ def cron_state(**overrides):
         (cron_state(), {}, "ok", "last success 3598 s ago"),
         (cron_state(), {"max_age": 600}, "critical", "last success 3598 s ago, limit 600 s"),
         (cron_state(last_run={"status": "failed", "exit_code": 2}), {}, "critical", "last run failed (exit 2)"),
-        (cron_state(last_run={"status": "timeout", "exit_code": None}), {}, "critical", "last run timeout (exit None)"),
+        (
+            cron_state(last_run={"status": "timeout", "exit_code": None}),
+            {},
+            "critical",
+            "last run was killed at its timeout",
+        ),
         (cron_state(last_run={"status": "failed", "exit_code": 2}), {"require_success": False}, "ok", "last success"),
         (cron_state(last_success_at=None), {}, "critical", "never succeeded"),
         (
@@ -194,7 +200,7 @@ def test_cron(deps, state, options, status, message):
 def test_cron_never_ran(deps):
     out = run(deps, "cron", {"job": "x", "max_age": 1, "state_dir": "/state"})
     assert out.status == "critical"
-    assert out.message == "no state file /state/x.json: the job never ran"
+    assert out.message == "job x: never ran (no state file /state/x.json)"
 
 
 # backup (layout of docs/architecture.md)
@@ -213,6 +219,8 @@ def backups(deps):
         "restore-test.json",
     ]
     deps.sizes[BK + "/" + NEWEST] = 4096
+    # Without the job's record the age comes from the file's own time, not from its name.
+    deps.mtimes[BK + "/" + NEWEST] = datetime(2026, 11, 23, 18, 0, 0, tzinfo=UTC).timestamp()
     deps.hashes[BK + "/" + NEWEST] = "ab" * 32
     deps.files[BK + "/" + NEWEST + ".sha256"] = "%s  %s\n" % ("ab" * 32, NEWEST)
     deps.files[BK + "/restore-test.json"] = json.dumps(
@@ -342,7 +350,7 @@ def test_parsers():
 # tls, smtp
 def test_tls_days_left(deps):
     assert run(deps, "tls", {"host": "h", "min_days": 30}).status == "ok"
-    out = run(deps, "tls", {"host": "h", "min_days": 60})
+    out = run(deps, "tls", {"host": "h", "min_days": 60, "warn_days": 90})
     assert out.status == "critical"
     assert out.message.startswith("certificate expires in 38.2 days, minimum 60")
 
@@ -355,7 +363,7 @@ def test_smtp(deps):
 
 
 def test_statvfs_with_zero_totals_does_not_divide_by_zero(deps):
-    deps.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=0, f_bavail=0, f_files=0, f_favail=0)
+    deps.statvfs_result = SimpleNamespace(f_frsize=4096, f_blocks=0, f_bfree=0, f_bavail=0, f_files=0, f_favail=0)
     assert run(deps, "disk", {"path": "/proc", "min_free": "1%", "min_free_inodes": "1%"}).status == "ok"
 
 

@@ -24,7 +24,7 @@ class Flaky:
         self.calls += 1
         self.deps.clock += 0.5
         if self.calls <= self.failures:
-            raise ProbeError("connection refused")
+            raise ProbeError("connection refused", transient=True)
         return HttpResponse(200, {}, "", 0.01)
 
 
@@ -104,6 +104,7 @@ def test_results_keep_order_and_shape(deps):
         "message",
         "duration_ms",
         "attempts",
+        "stopped",
         "details",
     }
     assert report["status"] == "ok"
@@ -180,7 +181,7 @@ def test_summary_and_overall_status():
 
 
 def test_no_secret_in_any_output(deps):
-    def leaky_pg(conn, query, timeout):
+    def leaky_pg(conn, query, timeout, write=False):
         raise ProbeError("password authentication failed for password %s" % conn["password"])
 
     def leaky_http(method, url, **kwargs):
