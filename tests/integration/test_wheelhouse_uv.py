@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.vitals.django.plugins.module_utils.release import wheelhouse as wh
 
 UV = str(Path(sys.executable).parent / "uv")
