@@ -229,7 +229,8 @@ options:
           - A tracked cron job, from the state file its runner writes (C(<state_dir>/<job>.json),
             see docs/architecture.md), and its definition (C(<config_dir>/<job>.json)).
           - Critical when the last run failed or was killed at its timeout, or the last success is older
-            than the window; a job that never ran is a C(warning) until one window after it was defined.
+            than the window; a job that never ran is ok until one window after it was defined (its first
+            run is not due yet), then critical.
         type: dict
         suboptions:
           job:

@@ -373,10 +373,11 @@ def _one_job(job, opts, deps):
     if problem:
         return UNKNOWN, problem, details
     if state is None:
-        # A job scheduled less than one window ago may not have had its first run yet.
+        # A job scheduled less than one window ago may not have had its first run yet: nothing is
+        # wrong, so a freshly provisioned stack reads ok; once the window has passed it is critical.
         since = deps.mtime("%s/%s.json" % (opts["config_dir"].rstrip("/"), job)) if definition else None
         if since is not None and window and deps.now().timestamp() - since < window:
-            return WARNING, "never ran yet (scheduled %d s ago)" % (deps.now().timestamp() - since), details
+            return OK, "not due yet (scheduled %d s ago)" % (deps.now().timestamp() - since), details
         return CRITICAL, "never ran (no state file %s)" % path, details
     last_run = state.get("last_run") or {}
     running = state.get("running")

@@ -83,10 +83,11 @@ def test_a_failed_timed_out_or_late_job_is_critical_and_named(deps, state, messa
     assert (out.status, out.message) == ("critical", message)
 
 
-def test_a_job_not_yet_due_is_a_warning_then_critical(deps):
+def test_a_job_not_yet_due_is_ok_then_critical(deps):
     job(deps, "fresh", defined_ago=HOUR)
     out = run(deps, "cron", {"job": "*"})
-    assert (out.status, out.message) == ("warning", "job fresh: never ran yet (scheduled 3600 s ago)")
+    assert out.status == "ok"
+    assert "fresh: not due yet (scheduled 3600 s ago)" in out.message
     deps.mtimes["%s/fresh.json" % JOBS] -= 2 * 86400
     assert run(deps, "cron", {"job": "*"}).status == "critical"
 
