@@ -3,9 +3,10 @@
 N client threads send GET requests to one URL until a hard cap is reached (total requests,
 duration) or the run is stopped (a stop file appears, SIGTERM or SIGINT). Every request is
 recorded as one JSON line: t (UNIX start time, the controller clock, so it lines up with the
-deploy's event file), latency_ms, status, release (the X-Release response header), error.
-At the end a summary (total, ok, non_2xx, errors, failed, per status, per release, latency
-percentiles) is printed as JSON and, with --summary, written to a file.
+deploy's event file), latency_ms, status, release (the X-Release response header), instance (the
+X-Vitals-Upstream header: the gunicorn instance that answered), error. At the end a summary
+(total, ok, non_2xx, errors, failed, per status, per release, per instance, the longest gap
+between two answers, latency percentiles) is printed as JSON and, with --summary, written to a file.
 
 Each request opens its own connection (`Connection: close`): a reused keep-alive connection
 that nginx closes during a reload is a client-side race, not a failure of the deploy, and
@@ -169,7 +170,7 @@ def connection_factory(target, timeout, insecure):
 
 def one_request(connect, path, headers, clock=time.time, perf=time.perf_counter):
     """Send one GET on a fresh connection and return its record."""
-    record = {"t": clock(), "latency_ms": None, "status": None, "release": None, "error": None}
+    record = {"t": clock(), "latency_ms": None, "status": None, "release": None, "instance": None, "error": None}
     start = perf()
     conn = connect()
     try:
@@ -178,6 +179,9 @@ def one_request(connect, path, headers, clock=time.time, perf=time.perf_counter)
         response.read()
         record["status"] = response.status
         record["release"] = response.getheader("X-Release")
+        # The gunicorn instance the app host's nginx passed the request to (its $upstream_addr):
+        # names a candidate that answered even when its release never ran.
+        record["instance"] = response.getheader("X-Vitals-Upstream")
     except (OSError, http.client.HTTPException) as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -199,7 +203,7 @@ def percentile(sorted_values, pct):
 
 def summarize(records, stop_reason=None):
     """Counts and latency figures of a run; `failed` is every request without a 2xx answer."""
-    by_status, by_release = {}, {}
+    by_status, by_release, by_instance = {}, {}, {}
     errors = non_2xx = 0
     for rec in records:
         if rec["error"] is not None:
@@ -212,6 +216,9 @@ def summarize(records, stop_reason=None):
         by_status[key] = by_status.get(key, 0) + 1
         release = rec["release"] or "-"
         by_release[release] = by_release.get(release, 0) + 1
+        instance = rec.get("instance") or "-"
+        by_instance[instance] = by_instance.get(instance, 0) + 1
+    answered = sorted(r["t"] for r in records if not is_failure(r))
     latencies = sorted(r["latency_ms"] for r in records if r["latency_ms"] is not None)
     times = [r["t"] for r in records]
     return {
@@ -222,6 +229,9 @@ def summarize(records, stop_reason=None):
         "failed": errors + non_2xx,
         "by_status": dict(sorted(by_status.items())),
         "by_release": dict(sorted(by_release.items())),
+        "by_instance": dict(sorted(by_instance.items())),
+        # The longest time users went without an answer (between two 2xx answers).
+        "max_gap_s": round(max((b - a for a, b in zip(answered, answered[1:], strict=False)), default=0), 3),
         "first_t": min(times) if times else None,
         "last_t": max(times) if times else None,
         "latency_ms": {

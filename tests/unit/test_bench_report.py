@@ -32,14 +32,16 @@ RESULTS = {
             "deploy-v2": {
                 "requests": 100,
                 "failed_requests": 0,
-                "hosts": {"app1": {"drain_to_enabled_s": 16.5}, "app2": {"drain_to_enabled_s": 17.3}},
+                "max_gap_s": 0.2,
+                "hosts": {"app1": {"switch_s": 4.5}, "app2": {"switch_s": 3.3}},
             },
             "deploy-v3-health-500": {
                 "requests": 100,
                 "failed_requests": 0,
-                "hosts": {"app1": {"switch_to_failure_detected_s": 24.6, "switch_to_restored_s": 31.8}},
+                "max_gap_s": 0.4,
+                "hosts": {"app1": {"switch_to_failure_detected_s": 24.6}},
             },
-            "rollback-v1": {"requests": 100, "failed_requests": 0, "hosts": {"app1": {"drain_to_enabled_s": 24.2}}},
+            "rollback-v1": {"requests": 100, "failed_requests": 0, "hosts": {"app1": {"switch_s": 6.2}}},
         },
     },
     "serving.json": {
@@ -74,9 +76,14 @@ def test_every_part_has_rows_and_targets_are_judged():
     assert figures["failed requests during 3 deploys under load"]["ratio"] == "0 / 300"
     assert figures["stack RSS under load / idle"]["ratio"] == "1.25"
     assert figures["stack RSS under load / idle"]["result"] == "-"
-    drain = figures["drain to re-enabled, per app host"]["raw"]
-    assert drain == "deploy v2: app1 16.5 s, app2 17.3 s; rollback v1: app1 24.2 s"
-    assert "detected in 24.6-24.6 s" in figures["bad release: switch to detected / to restored"]["raw"]
+    switch = figures["switch time (candidate start to live), per app host"]
+    assert switch["raw"] == "deploy v2: app1 4.5 s, app2 3.3 s; rollback v1: app1 6.2 s"
+    assert (switch["ratio"], switch["result"]) == ("6.2 s", "FAIL")
+    gap = figures["longest gap between two answers"]
+    assert (gap["ratio"], gap["result"]) == ("0.40 s", "pass")
+    detected = figures["bad release: candidate start to detected"]
+    assert "detected in 24.6-24.6 s" in detected["raw"]
+    assert detected["result"] == "FAIL"
 
 
 def test_missing_and_unreadable_parts_fail():

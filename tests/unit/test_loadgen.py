@@ -136,6 +136,19 @@ def test_summarize_counts_every_request_without_a_2xx_as_failed():
     assert [loadgen.is_failure(r) for r in records] == [False, False, True, True, True]
 
 
+def test_summarize_counts_instances_and_the_longest_gap_between_answers():
+    records = [
+        dict(record(t=1.0), instance="unix:/run/demo/gunicorn.sock"),
+        dict(record(502, t=1.5), instance="unix:/run/demo/next.sock"),
+        dict(record(t=2.2), instance="unix:/run/demo/next.sock"),
+        record(t=2.5),
+    ]
+    summary = loadgen.summarize(records)
+    assert summary["by_instance"] == {"-": 1, "unix:/run/demo/gunicorn.sock": 1, "unix:/run/demo/next.sock": 2}
+    # The 502 is no answer: users waited from 1.0 to 2.2.
+    assert summary["max_gap_s"] == 1.2
+
+
 def test_summarize_empty_run():
     summary = loadgen.summarize([])
     assert summary["total"] == 0
