@@ -144,7 +144,7 @@ hosts-down-all: ## Power off and remove every lab of test hosts on this machine
 test: venv host-packages lint sanity unit integration molecule leak-check ## Every test: lint, sanity, unit, integration, Molecule, leak check
 	@echo "make test: all passed"
 
-.PHONY: bench bench-backup bench-health bench-rolling bench-converge bench-serving bench-report
+.PHONY: bench bench-backup bench-health bench-rolling bench-single-host bench-converge bench-serving bench-report
 # Every part runs even when an earlier one misses its target, so the table is always whole;
 # converge keeps its converged host for serving (which removes it), instead of a second converge.
 # The parts' commands, not $(MAKE) bench-*: make -n runs any recipe line that names $(MAKE).
@@ -154,6 +154,7 @@ bench: venv host-packages $(BIN)/.bench-installed ## Every benchmark, one table 
 	$(BIN)/python bench/converge.py --keep || failed="$$failed converge"; \
 	$(BIN)/python bench/serving.py --reuse || failed="$$failed serving"; \
 	$(BIN)/python bench/rolling.py || failed="$$failed rolling"; \
+	$(BIN)/python bench/single_host.py || failed="$$failed single-host"; \
 	$(BIN)/python bench/backup.py || failed="$$failed backup"; \
 	$(BIN)/python bench/report.py --since $$since || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed or missed a target:$$failed"; exit 1; fi
@@ -174,6 +175,9 @@ $(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
 
 bench-rolling: venv host-packages $(BIN)/.bench-installed ## Rolling deploy of 2 app hosts under load: timings, failed requests, timeline PNGs
 	$(BIN)/python bench/rolling.py
+
+bench-single-host: venv host-packages ## Deploys on one host under load: failed requests, gaps, p99 in the switch window, memory
+	$(BIN)/python bench/single_host.py
 
 bench-converge: venv host-packages ## First site.yml on a fresh all-in-one host vs. a no-op re-run
 	$(BIN)/python bench/converge.py

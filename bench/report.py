@@ -27,6 +27,7 @@ PARTS = (
     ("4 serving", "serving.json"),
     ("5 backup", "backup.json"),
     ("6 memory", "memory.json"),
+    ("7 single host", "single-host.json"),
 )
 COLUMNS = ("part", "figure", "ratio", "target", "result", "raw")
 
@@ -193,6 +194,71 @@ def rolling_rows(part, data):
     return rows
 
 
+def single_host_rows(part, data):
+    cases = data["cases"]
+    gaps = [c["max_gap_s"] for c in cases.values()]
+    ratios = {name: c["window_p99_ratio"] for name, c in cases.items() if c.get("window_p99_ratio") is not None}
+    peaks = {name: c["memory"] for name, c in cases.items() if "window_peak_mib" in c.get("memory", {})}
+    rows = [
+        row(
+            part,
+            "non-2xx answers / answers by the broken release, %d deploys on one host" % len(cases),
+            "%d / %d of %d" % (data["failed_requests"], data["answered_by_broken_release"], data["requests"]),
+            "0 / 0",
+            bool(cases) and data["failed_requests"] == 0 and data["answered_by_broken_release"] == 0,
+            raw="; ".join("%s %d/%d" % (name, c["failed_requests"], c["requests"]) for name, c in cases.items()),
+        ),
+        row(
+            part,
+            "longest gap between two answers (one host)",
+            "%.2f s" % max(gaps) if gaps else "-",
+            "<= 1 s",
+            bool(gaps) and max(gaps) <= 1,
+            raw="; ".join("%s %.2f s" % (name, c["max_gap_s"]) for name, c in cases.items()),
+        ),
+    ]
+    if ratios:
+        rows.append(
+            row(
+                part,
+                "p99 latency in the switch window / steady p99",
+                "%.2fx" % max(ratios.values()),
+                "<= 2x",
+                max(ratios.values()) <= 2,
+                raw="; ".join(
+                    "%s %s/%s ms" % (name, cases[name]["window_p99_ms"], cases[name]["steady_p99_ms"])
+                    for name in ratios
+                ),
+            )
+        )
+    if "nothing_new_share" in data:
+        rows.append(
+            row(
+                part,
+                "deploy.yml with nothing new / a real deploy",
+                "%.0f%%" % (100 * data["nothing_new_share"]),
+                "<= 20%",
+                data["nothing_new_share"] <= 0.2,
+                raw="deploy v2 %s s, nothing new %s s"
+                % (cases["deploy-v2"]["playbook_s"], cases["deploy-nothing-new"]["playbook_s"]),
+            )
+        )
+    if peaks:
+        rows.append(
+            row(
+                part,
+                "host memory (PSS): peak in the switch window - idle",
+                "+%.0f MiB" % max(m["window_extra_mib"] for m in peaks.values()),
+                "report",
+                None,
+                raw="; ".join(
+                    "%s idle %s, peak %s MiB" % (name, m["idle_mib"], m["window_peak_mib"]) for name, m in peaks.items()
+                ),
+            )
+        )
+    return rows
+
+
 def serving_rows(part, data):
     page, static = data["page"], data["static"]
     return [
@@ -264,6 +330,7 @@ ROWS = {
     "serving.json": serving_rows,
     "backup.json": backup_rows,
     "memory.json": memory_rows,
+    "single-host.json": single_host_rows,
 }
 
 

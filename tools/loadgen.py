@@ -244,6 +244,20 @@ def summarize(records, stop_reason=None):
     }
 
 
+def window_latency(records, start, end):
+    """p99 latency of the requests sent between `start` and `end` (a deploy's switch window)
+    against the p99 of the others (steady state), and the window's share of the requests."""
+    inside = sorted(r["latency_ms"] for r in records if r["latency_ms"] is not None and start <= r["t"] <= end)
+    outside = sorted(r["latency_ms"] for r in records if r["latency_ms"] is not None and not start <= r["t"] <= end)
+    window, steady = percentile(inside, 99), percentile(outside, 99)
+    return {
+        "window_requests": len(inside),
+        "window_p99_ms": window,
+        "steady_p99_ms": steady,
+        "window_p99_ratio": round(window / steady, 2) if window is not None and steady else None,
+    }
+
+
 def client_loop(budget, interval, send, sink, clock=time.monotonic):
     """One client: a request per `interval` seconds (no catch-up bursts when late)."""
     next_at = clock()

@@ -138,3 +138,30 @@ def test_tables():
 def test_load_results_reads_what_exists(tmp_path):
     (tmp_path / "backup.json").write_text('{"rows": 1}', encoding="utf-8")
     assert report.load_results(tmp_path) == {"backup.json": {"rows": 1}}
+
+
+def test_single_host_rows_judge_failures_gaps_latency_and_the_no_op_share():
+    case = {"failed_requests": 0, "requests": 100, "max_gap_s": 0.4, "memory": {}}
+    data = {
+        "cases": {
+            "deploy-v2": dict(
+                case,
+                window_p99_ratio=2.5,
+                window_p99_ms=50.0,
+                steady_p99_ms=20.0,
+                playbook_s=40.0,
+                memory={"idle_mib": 300.0, "window_peak_mib": 420.0, "window_extra_mib": 120.0},
+            ),
+            "deploy-nothing-new": dict(case, playbook_s=6.0),
+        },
+        "failed_requests": 0,
+        "requests": 200,
+        "answered_by_broken_release": 0,
+        "nothing_new_share": 0.15,
+    }
+    rows = {r["target"]: r for r in report.single_host_rows("7", data)}
+    assert rows["0 / 0"]["result"] == "pass"
+    assert rows["<= 1 s"]["result"] == "pass"
+    assert rows["<= 2x"]["result"] == "FAIL"
+    assert rows["<= 20%"]["ratio"] == "15%"
+    assert rows["report"]["ratio"] == "+120 MiB"

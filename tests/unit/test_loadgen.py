@@ -279,3 +279,19 @@ def test_main_refuses_a_target_outside_the_lab_without_sending(tmp_path, capsys)
     assert "192.0.2.1 is neither loopback nor a host of the lab" in capsys.readouterr().err
     assert out.read_text() == ""
     assert not summary.exists()
+
+
+def test_window_latency_compares_the_switch_window_with_steady_state():
+    records = [dict(record(t=float(t)), latency_ms=10.0) for t in range(10)]
+    records += [dict(record(t=4.5), latency_ms=35.0), dict(record(t=5.5), latency_ms=20.0)]
+    figures = loadgen.window_latency(records, 4.0, 6.0)
+    assert figures["window_requests"] == 5  # t = 4, 4.5, 5, 5.5, 6
+    assert figures["window_p99_ms"] == 35.0
+    assert figures["steady_p99_ms"] == 10.0
+    assert figures["window_p99_ratio"] == 3.5
+
+
+def test_window_latency_without_requests_in_the_window():
+    figures = loadgen.window_latency([dict(record(t=1.0), latency_ms=10.0)], 5.0, 6.0)
+    assert figures["window_requests"] == 0
+    assert figures["window_p99_ratio"] is None
