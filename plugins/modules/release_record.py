@@ -10,7 +10,7 @@ version_added: 0.1.0
 description:
   - Merges the given fields into C(<root>/releases/<id>/release.json) and writes it atomically
     (temporary file and rename) when its content changes.
-  - Use M(vitals.django.release_switch) to make a release live; it keeps the statuses of all releases consistent.
+  - Releases go live through the role vitals.django.rollout, which keeps the statuses of all releases consistent.
 author:
   - vitals.django developers (@vitals-django)
 extends_documentation_fragment:
@@ -33,7 +33,7 @@ options:
   status:
     description:
       - Status to record; default the recorded one (a new record needs one).
-      - M(vitals.django.release_switch) records C(live) and C(previous).
+      - The switch (vitals.django.rollout, or M(vitals.django.release_switch)) records C(live) and C(previous).
     type: str
     choices: [prepared, failed]
   version:

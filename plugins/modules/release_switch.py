@@ -14,6 +14,9 @@ description:
     C(previous), an older C(previous) C(prepared) - so the previous release is known from state.
   - Refuses a release that is C(failed) or never finished (no C(release.json)).
   - Does nothing when the release is already live and recorded so.
+  - The collection's deploys never call it directly - the rollout (role vitals.django.rollout) starts the release
+    beside the live one, gates it, and its host-side switch command moves C(current) with the same code. Use this
+    module only in a playbook of your own that gates the release first.
 author:
   - vitals.django developers (@vitals-django)
 extends_documentation_fragment:

@@ -1,7 +1,9 @@
 """Deploys on one host under load (issue 13): a good release through deploy.yml, a broken one (home
 page 500) through site.yml, a rollback through rollback.yml and a deploy with nothing new, each
-while tools/loadgen.py sends 40 requests/s from the controller through nginx. Users are answered by the live release throughout:
-no non-2xx answer, none by the broken release, never more than 1 s without an answer.
+while tools/loadgen.py sends 40 requests/s from the controller through nginx. Users are answered by
+the live release throughout: no non-2xx answer, none by the broken release, never more than 1 s
+without an answer. The switch hooks (deploy_before/after_switch_tasks) run only for a release that
+passed its gate.
 
 With VITALS_SINGLE_HOST_RESULTS set (bench/single_host.py), each case's requests, summary, deploy
 events and the host's memory samples are kept there for the benchmark's report.
@@ -127,6 +129,26 @@ def out(tmp_path_factory):
     return tmp_path_factory.mktemp("single-host")
 
 
+# A switch hook writes the release it ran for on the host: after_switch runs once the release is
+# live, before_switch only once its gate passed (never for the broken release).
+HOOK = """- name: Note the {when} switch hook
+  ansible.builtin.copy:
+    content: "{{{{ rollout_release }}}}\\n"
+    dest: /tmp/{when}-switch-hook
+    mode: "0644"
+"""
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hooks")
+    files = {}
+    for when in ("before", "after"):
+        files[when] = tmp / f"{when}.yml"
+        files[when].write_text(HOOK.format(when=when), encoding="utf-8")
+    return [f"deploy_{when}_switch_tasks={path}" for when, path in files.items()]
+
+
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sources")
@@ -136,13 +158,21 @@ def sources(tmp_path_factory):
     }
 
 
-def test_a_good_release_switches_without_a_failed_request(host, out, sources):
+def test_a_good_release_switches_without_a_failed_request(host, out, sources, hooks):
     _before, live_before = current_release(host)
     rc, log, summary, events = under_load(
-        host, out, "deploy-v2", "playbooks/deploy.yml", f"release_source_dir={sources['v2']}", "deploy_backup=false"
+        host,
+        out,
+        "deploy-v2",
+        "playbooks/deploy.yml",
+        f"release_source_dir={sources['v2']}",
+        "deploy_backup=false",
+        *hooks,
     )
     assert rc == 0, log[-3000:]
-    _rid, live = current_release(host)
+    rid, live = current_release(host)
+    for when in ("before", "after"):
+        assert host.file(f"/tmp/{when}-switch-hook").content_string.strip() == rid, when
     assert live["version"].startswith("v2") and live["status"] == "live", live
     assert_users_answered("deploy-v2", summary)
     assert summary["by_release"].get(live["version"], 0) > 0, summary["by_release"]
