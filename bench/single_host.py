@@ -4,7 +4,8 @@ Runs the Molecule scenario `default` on trixie, whose test_single_host_rollout.p
 from tools/loadgen.py (40 requests/s through nginx): a good release through deploy.yml, a broken one
 (home page 500) through site.yml, a rollback through rollback.yml and a deploy with nothing new.
 Its records go to bench/results/single-host/; this reports, per case:
-  - requests, non-2xx answers and answers by the broken release (0 each);
+  - requests, non-2xx answers and answers by the broken release's instance (0 each, by nginx's
+    X-Vitals-Upstream header);
   - the longest gap between two answers (at most 1 s);
   - p99 latency in the switch window (the rollout step's start to the live release behind nginx)
     against the steady p99 outside it (at most 2x);
@@ -94,8 +95,11 @@ def report(directory):
         "cases": cases,
         "failed_requests": sum(c["failed_requests"] for c in cases.values()),
         "requests": sum(c["requests"] for c in cases.values()),
+        # nginx names the instance that answered: the broken release's is the candidate socket.
         "answered_by_broken_release": sum(
-            count for c in cases.values() for release, count in c["by_release"].items() if release.startswith("v3")
+            count
+            for instance, count in cases.get("site-v3-health-500", {}).get("by_instance", {}).items()
+            if "next" in instance
         ),
     }
     real, noop = cases.get("deploy-v2", {}).get("playbook_s"), cases.get("deploy-nothing-new", {}).get("playbook_s")

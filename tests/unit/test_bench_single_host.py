@@ -26,37 +26,42 @@ def test_memory_figures_compare_the_window_peak_with_idle():
     assert single_host.memory_figures("", (0, 1)) == {}
 
 
-def write_case(directory, case, versions, seconds, events):
+LIVE, NEXT = "unix:/run/demo/gunicorn.sock", "unix:/run/demo/next.sock"
+
+
+def write_case(directory, case, instances, seconds, events):
     requests = [
-        {"t": float(i), "latency_ms": 10.0, "status": 200, "release": v, "error": None} for i, v in enumerate(versions)
+        {"t": float(i), "latency_ms": 10.0, "status": 200, "instance": v, "error": None}
+        for i, v in enumerate(instances)
     ]
     (directory / f"{case}-requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
-    summary = {"total": len(requests), "failed": 0, "by_release": {}, "max_gap_s": 1.0}
-    for v in versions:
-        summary["by_release"][v] = summary["by_release"].get(v, 0) + 1
+    summary = {"total": len(requests), "failed": 0, "by_release": {}, "by_instance": {}, "max_gap_s": 1.0}
+    for v in instances:
+        summary["by_instance"][v] = summary["by_instance"].get(v, 0) + 1
     (directory / f"{case}-summary.json").write_text(json.dumps(summary))
     (directory / f"{case}-run.json").write_text(json.dumps({"rc": 0, "seconds": seconds}))
     (directory / f"{case}-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def test_report_counts_answers_by_the_broken_release_and_the_no_op_share(tmp_path):
+def test_report_counts_answers_by_the_broken_instance_and_the_no_op_share(tmp_path):
     write_case(
         tmp_path,
         "deploy-v2",
-        ["v1", "v1", "v2", "v2"],
+        [LIVE, NEXT, NEXT, LIVE],
         40.0,
         [{"t": 1.0, "event": "switch"}, {"t": 2.0, "event": "healthy"}],
     )
     write_case(
         tmp_path,
         "site-v3-health-500",
-        ["v2", "v3", "v2"],
+        [LIVE, NEXT, LIVE],
         50.0,
         [{"t": 0.5, "event": "switch"}, {"t": 1.5, "event": "failed"}],
     )
-    write_case(tmp_path, "deploy-nothing-new", ["v2", "v2"], 6.0, [])
+    write_case(tmp_path, "deploy-nothing-new", [LIVE, LIVE], 6.0, [])
     result = single_host.report(tmp_path)
     assert list(result["cases"]) == ["deploy-v2", "site-v3-health-500", "deploy-nothing-new"]
+    # Only the broken release's candidate counts: the good one's candidate serves during its switch.
     assert result["answered_by_broken_release"] == 1
     assert result["nothing_new_share"] == 0.15
     assert result["cases"]["deploy-v2"]["switch_window_s"] == 1.0
