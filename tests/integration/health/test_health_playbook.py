@@ -178,7 +178,9 @@ def test_checks_run_concurrently(playbook, http_server):
     assert run.rc == 0
     durations = [c["duration_ms"] for c in run.task_result()["checks"]]
     assert sum(durations) > 8 * 1400
-    assert run.elapsed < sum(durations) / 1000 / 2
+    # Run one after another, the checks alone would take the sum of their durations; the playbook's
+    # own start (seconds on a busy machine) is inside run.elapsed, so the margin is not 2x.
+    assert run.elapsed < sum(durations) / 1000 * 0.75
 
 
 def test_cli_nagios_output_against_the_same_servers(tmp_path, http_server, closed_port):
