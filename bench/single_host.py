@@ -2,7 +2,7 @@
 
 Runs the Molecule scenario `default` on trixie, whose test_single_host_rollout.py deploys under load
 from tools/loadgen.py (40 requests/s through nginx): a good release through deploy.yml, a broken one
-(home page 500) through site.yml, a rollback through rollback.yml and the good release again (nothing new).
+(home page 500) through site.yml, a rollback through rollback.yml and a deploy with nothing new.
 Its records go to bench/results/single-host/; this reports, per case:
   - requests, non-2xx answers and answers by the broken release's instance (0 each, by nginx's
     X-Vitals-Upstream header);
@@ -30,7 +30,7 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "tools"))
 import loadgen  # noqa: E402  (tools/ is not a package)
 
-CASES = ("deploy-v2", "deploy-nothing-new", "site-v3-health-500", "rollback")
+CASES = ("deploy-v2", "site-v3-health-500", "rollback", "deploy-nothing-new")
 # The step's start and its end, by the deploy events file (playbooks/tasks/event.yml).
 WINDOW_END = ("healthy", "failed", "restored")
 

@@ -60,7 +60,7 @@ def test_report_counts_answers_by_the_broken_instance_and_the_no_op_share(tmp_pa
     )
     write_case(tmp_path, "deploy-nothing-new", [LIVE, LIVE], 6.0, [])
     result = single_host.report(tmp_path)
-    assert list(result["cases"]) == ["deploy-v2", "deploy-nothing-new", "site-v3-health-500"]
+    assert list(result["cases"]) == ["deploy-v2", "site-v3-health-500", "deploy-nothing-new"]
     # Only the broken release's candidate counts: the good one's candidate serves during its switch.
     assert result["answered_by_broken_release"] == 1
     assert result["nothing_new_share"] == 0.15
