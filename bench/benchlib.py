@@ -73,3 +73,14 @@ def checked_playbook(inventory, playbook, **env):
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
         raise SystemExit("%s failed (rc %d)" % (Path(playbook).name, proc.returncode))
     return elapsed
+
+
+def scenario_records(scenario, directory, **env):
+    """Run `molecule test -s scenario` with its records sent to directory (emptied first, made if
+    missing) through the given environment variables; returns the run's seconds."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.iterdir():
+        stale.unlink()
+    start = time.monotonic()
+    subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=dict(os.environ, **env), check=True)
+    return round(time.monotonic() - start, 1)

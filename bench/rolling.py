@@ -17,12 +17,11 @@ and draws each deploy as a timeline PNG (bench/timeline.py). Writes bench/result
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
+import benchlib
 import timeline
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -114,13 +113,7 @@ def main(argv=None):
     directory = RESULTS / "rolling"
     run_s = None
     if not args.no_run:
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.iterdir():
-            stale.unlink()
-        start = time.monotonic()
-        env = dict(os.environ, ROLLING_ARTIFACTS_DIR=str(directory))
-        subprocess.run(["molecule", "test", "-s", "rolling"], cwd=ROOT, env=env, check=True)
-        run_s = round(time.monotonic() - start, 1)
+        run_s = benchlib.scenario_records("rolling", directory, ROLLING_ARTIFACTS_DIR=str(directory))
     result = report(directory)
     result["scenario_s"] = run_s
     # With --no-run the records are older than now: only a run dates its result.

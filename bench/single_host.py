@@ -19,16 +19,15 @@ Writes bench/results/single-host.json.
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
+import benchlib  # puts tools/ on the path, for loadgen
+import loadgen
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT / "tools"))
-import loadgen  # noqa: E402  (tools/ is not a package)
 
 CASES = ("deploy-v2", "site-v3-health-500", "rollback", "deploy-nothing-new")
 # The step's start and its end, by the deploy events file (playbooks/tasks/event.yml).
@@ -130,11 +129,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     directory = RESULTS / "single-host"
     if not args.no_run:
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.iterdir():
-            stale.unlink()
-        env = dict(os.environ, VITALS_SINGLE_HOST_RESULTS=str(directory), VITALS_TEST_RELEASE="trixie")
-        subprocess.run(["molecule", "test", "-s", "default"], cwd=ROOT, env=env, check=True)
+        benchlib.scenario_records(
+            "default", directory, VITALS_SINGLE_HOST_RESULTS=str(directory), VITALS_TEST_RELEASE="trixie"
+        )
     result = report(directory)
     if not args.no_run:
         result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -63,19 +63,14 @@ statuses:
   sample: {20261123T190000Z: live, 20261122T100000Z: previous}
 """
 
-import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.vitals.django.plugins.module_utils.release.state import (  # noqa: E402
     INCOMPLETE,
     current_id,
-    dumps,
-    merge_record,
-    read_json,
+    make_live,
     scan,
-    switch_link,
     switch_statuses,
-    write_atomic,
 )
 
 ARGUMENT_SPEC = {
@@ -97,11 +92,7 @@ def main():
     statuses = switch_statuses(releases, target, before)
     changed = before != target or bool(statuses)
     if changed and not module.check_mode:
-        if before != target:
-            switch_link(root, target)
-        for release_id, status in sorted(statuses.items()):
-            path = os.path.join(root, "releases", release_id, "release.json")
-            write_atomic(path, dumps(merge_record(read_json(path), {"status": status})))
+        make_live(root, target, before, statuses)
     module.exit_json(
         changed=changed,
         current=target,

@@ -6,7 +6,7 @@ import pathlib
 import sys
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(_ROOT / "tools"))
+sys.path.insert(0, str(_ROOT / "bench"))
 _SPEC = importlib.util.spec_from_file_location("single_host", _ROOT / "bench" / "single_host.py")
 single_host = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(single_host)

@@ -182,6 +182,20 @@ def switch_link(root, release_id):
     os.replace(tmp, link)
 
 
+def record_fields(root, release_id, updates):
+    """Merge updates into the release's release.json, written atomically."""
+    path = os.path.join(root, "releases", release_id, "release.json")
+    write_atomic(path, dumps(merge_record(read_json(path), updates)))
+
+
+def make_live(root, target, before, statuses):
+    """Point current at target (unless it is already) and record the statuses of switch_statuses."""
+    if before != target:
+        switch_link(root, target)
+    for release_id, status in sorted(statuses.items()):
+        record_fields(root, release_id, {"status": status})
+
+
 def merge_record(existing, updates):
     """The record after applying updates (None values are ignored); existing is not modified."""
     merged = dict(existing or {})

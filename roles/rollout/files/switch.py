@@ -31,6 +31,14 @@ import urllib.parse
 FINAL = ("switched", "flipped-back", "rolled-back", "error")
 
 
+def app_socket(app):
+    return "/run/%s/gunicorn.sock" % app
+
+
+def upstream_file(app):
+    return "/etc/nginx/vitals/%s-upstream.conf" % app
+
+
 def now():
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -123,29 +131,43 @@ def get_direct(socket, url, host, timeout):
         conn.close()
 
 
+def until_answered(urls, within, ask):
+    """None once ask(url) passes for every URL, else why not. ask returns None, or (problem, final):
+    a final problem is returned at once, any other is retried for within seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        problem = None
+        for url in urls:
+            outcome = ask(url)
+            if outcome is not None:
+                problem, final = outcome
+                if final:
+                    return problem
+                break
+        if problem is None or time.monotonic() >= deadline:
+            return problem
+        time.sleep(0.5)
+
+
 def check(urls, host, socket, within):
     """None when every URL answers below 400 from socket, else why not.
 
     An error status from socket is final at once (users are on it); no answer, or an answer from
     the other instance (an old nginx worker), is retried for within seconds.
     """
-    deadline = time.monotonic() + within
-    while True:
-        problem = None
-        for url in urls:
-            try:
-                status, upstream = get(url, host, timeout=10)
-            except (OSError, http.client.HTTPException) as exc:
-                problem = "%s: %s" % (url, exc)
-                break
-            if upstream != "unix:" + socket:
-                problem = "%s answered by %r, not unix:%s" % (url, upstream, socket)
-                break
-            if status >= 400:
-                return "%s answered %d" % (url, status)
-        if problem is None or time.monotonic() >= deadline:
-            return problem
-        time.sleep(0.5)
+
+    def ask(url):
+        try:
+            status, upstream = get(url, host, timeout=10)
+        except (OSError, http.client.HTTPException) as exc:
+            return "%s: %s" % (url, exc), False
+        if upstream != "unix:" + socket:
+            return "%s answered by %r, not unix:%s" % (url, upstream, socket), False
+        if status >= 400:
+            return "%s answered %d" % (url, status), True
+        return None
+
+    return until_answered(urls, within, ask)
 
 
 def switch(args, record, save):
@@ -153,31 +175,23 @@ def switch(args, record, save):
     import vitals_release_state as state  # noqa: PLC0415 (installed beside this command)
 
     def make_live(release_id):
-        releases = state.scan(args.root)
         before = state.current_id(args.root)
-        if before != release_id:
-            state.switch_link(args.root, release_id)
-        for release, status in sorted(state.switch_statuses(releases, release_id, before).items()):
-            path = os.path.join(args.root, "releases", release, "release.json")
-            state.write_atomic(path, state.dumps(state.merge_record(state.read_json(path), {"status": status})))
+        state.make_live(args.root, release_id, before, state.switch_statuses(state.scan(args.root), release_id, before))
 
     def mark_failed(reason):
-        if not args.mark_failed:
-            return
-        path = os.path.join(args.root, "releases", args.release, "release.json")
-        update = {"status": "failed", "reason": reason[:200]}
-        state.write_atomic(path, state.dumps(state.merge_record(state.read_json(path), update)))
+        if args.mark_failed:
+            state.record_fields(args.root, args.release, {"status": "failed", "reason": reason[:200]})
 
-    app_socket = "/run/%s/gunicorn.sock" % args.app
+    live_socket = app_socket(args.app)
     next_socket = "/run/%s/next.sock" % args.app
-    upstream_file = "/etc/nginx/vitals/%s-upstream.conf" % args.app
+    upstream = upstream_file(args.app)
     record["previous"] = state.current_id(args.root)
 
     save("to-candidate")
-    point(upstream_file, next_socket, args.drain_timeout)
+    point(upstream, next_socket, args.drain_timeout)
     problem = check(args.url, args.host, next_socket, args.within)
     if problem:
-        point(upstream_file, app_socket, args.drain_timeout)
+        point(upstream, live_socket, args.drain_timeout)
         mark_failed("check through nginx failed: " + problem)
         return "flipped-back", "check through nginx failed: " + problem
 
@@ -185,19 +199,19 @@ def switch(args, record, save):
     # pointed back only once it answers on its own socket.
     save("restarting")
     make_live(args.release)
-    problem = restart(args, app_socket)
+    problem = restart(args, live_socket)
     if problem is None:
-        point(upstream_file, app_socket, args.drain_timeout)
-        problem = check(args.url, args.host, app_socket, args.within)
+        point(upstream, live_socket, args.drain_timeout)
+        problem = check(args.url, args.host, live_socket, args.within)
     if problem:
         problem = "live instance failed its check: " + problem
         if not record["previous"]:
             return "error", problem
         # Back to the release that was live, the same way: users stay on whichever instance answers.
-        point(upstream_file, next_socket, args.drain_timeout)
+        point(upstream, next_socket, args.drain_timeout)
         make_live(record["previous"])
-        again = restart(args, app_socket)
-        point(upstream_file, app_socket, args.drain_timeout)
+        again = restart(args, live_socket)
+        point(upstream, live_socket, args.drain_timeout)
         mark_failed(problem)
         if again:
             # Not a host that passed its checks: the run must say so, not report a clean rollback.
@@ -209,21 +223,17 @@ def switch(args, record, save):
 def restart(args, socket):
     """Restart the live instance; None once it answers every page on its socket, else why not."""
     run("systemctl", "restart", "%s.service" % args.app)
-    deadline = time.monotonic() + args.warmup
-    while True:
-        problem = None
-        for url in args.url:
-            try:
-                status = get_direct(socket, url, args.host, timeout=10)
-            except (OSError, http.client.HTTPException) as exc:
-                problem = "%s on %s: %s" % (url, socket, exc)
-                break
-            if status >= 400:
-                problem = "%s on %s answered %d" % (url, socket, status)
-                break
-        if problem is None or time.monotonic() >= deadline:
-            return problem
-        time.sleep(0.5)
+
+    def ask(url):
+        try:
+            status = get_direct(socket, url, args.host, timeout=10)
+        except (OSError, http.client.HTTPException) as exc:
+            return "%s on %s: %s" % (url, socket, exc), False
+        if status >= 400:
+            return "%s on %s answered %d" % (url, socket, status), False
+        return None
+
+    return until_answered(args.url, args.warmup, ask)
 
 
 def main(argv=None):
@@ -246,13 +256,12 @@ def main(argv=None):
         record.update(phase=phase, updated_at=now())
         write_atomic(args.record, json.dumps(record, sort_keys=True) + "\n")
 
-    upstream_file = "/etc/nginx/vitals/%s-upstream.conf" % args.app
     try:
         result, reason = switch(args, record, save)
     except Exception as exc:  # noqa: BLE001 (recorded, and the host is pointed back at its live instance)
         result, reason = "error", "%s: %s" % (type(exc).__name__, exc)
         try:
-            point(upstream_file, "/run/%s/gunicorn.sock" % args.app, args.drain_timeout)
+            point(upstream_file(args.app), app_socket(args.app), args.drain_timeout)
         except Exception as again:  # noqa: BLE001
             reason += "; pointing nginx back failed too: %s" % again
     candidate = "%s-next@%s" % (args.app, args.release)

@@ -118,3 +118,22 @@ def test_write_atomic_and_stable_dumps(tmp_path):
     assert path.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
     assert state.read_json(str(path)) == {"a": 2, "b": 1}
     assert state.read_json(str(tmp_path / "missing.json")) is None
+
+
+def test_make_live_links_current_and_records_the_statuses(app_root):
+    root = str(app_root.root)
+    app_root.add(IDS[0], "live")
+    app_root.add(IDS[1], "prepared")
+    app_root.link(IDS[0])
+    statuses = state.switch_statuses(state.scan(root), IDS[1], IDS[0])
+    state.make_live(root, IDS[1], IDS[0], statuses)
+    assert state.current_id(root) == IDS[1]
+    assert [(r["id"], r["status"]) for r in state.scan(root)] == [(IDS[0], "previous"), (IDS[1], "live")]
+
+
+def test_record_fields_merges_into_the_release_record(app_root):
+    root = str(app_root.root)
+    app_root.add(IDS[0], "prepared")
+    state.record_fields(root, IDS[0], {"status": "failed", "reason": "gate"})
+    record = state.read_json(os.path.join(root, "releases", IDS[0], "release.json"))
+    assert (record["status"], record["reason"], record["artifact_sha256"]) == ("failed", "gate", "a" * 64)
