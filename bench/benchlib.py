@@ -3,6 +3,7 @@ them over SSH with the lab's key."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -84,3 +85,103 @@ def scenario_records(scenario, directory, **env):
     start = time.monotonic()
     subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=dict(os.environ, **env), check=True)
     return round(time.monotonic() - start, 1)
+
+
+# ansible.posix.profile_tasks stamps every task's start: "<date> (<previous task>)  H:MM:SS.fff ****",
+# the last figure being the time since the run's start. The recap's stamp is the run's end.
+_BANNER = re.compile(r"^(PLAY|TASK|RUNNING HANDLER) \[(.*)\] \*+\s*$")
+_STAMP = re.compile(r"\(\d+:\d\d:\d\d\.\d+\)\s+(\d+):(\d\d):(\d\d(?:\.\d+)?)\s+\*+\s*$")
+
+
+def profile_tasks(log):
+    """The tasks of a playbook run logged with profile_tasks: [(play, task, start_s, seconds)],
+    start_s counted from the run's start, seconds up to the next task (or the recap)."""
+    marks, play, task = [], None, None
+    for line in log.splitlines():
+        banner = _BANNER.match(line)
+        if banner:
+            if banner.group(1) == "PLAY":
+                play = banner.group(2)
+            else:
+                task = banner.group(2)
+            continue
+        stamp = _STAMP.search(line)
+        if stamp:
+            hours, minutes, seconds = stamp.groups()
+            marks.append((play, task, int(hours) * 3600 + int(minutes) * 60 + float(seconds)))
+            task = None
+    return [
+        (play, task, start, round(end - start, 3))
+        for (play, task, start), (_p, _t, end) in zip(marks, marks[1:], strict=False)
+        if task is not None
+    ]
+
+
+def play_phases(tasks):
+    """Seconds per play, in the order the plays ran: the phases of a deploy (build and prepare,
+    migrate, the switch batches, ...)."""
+    phases = {}
+    for play, _task, _start, seconds in tasks:
+        phases[play] = phases.get(play, 0) + seconds
+    return {play: round(seconds, 1) for play, seconds in phases.items()}
+
+
+def task_seconds(tasks, name):
+    """Durations of the tasks called `name` (the part after "role : " in the banner)."""
+    return [seconds for _play, task, _start, seconds in tasks if task.split(" : ")[-1] == name]
+
+
+def first_answer(requests, instance, start, end):
+    """When the first answer from `instance` (a substring of nginx's X-Vitals-Upstream) came back
+    for a request sent between start and end, or None."""
+    answered = [
+        r["t"] + (r["latency_ms"] or 0) / 1000
+        for r in requests
+        if start <= r["t"] <= end and instance in (r.get("instance") or "") and r.get("status") == 200
+    ]
+    return min(answered) if answered else None
+
+
+# The candidate's socket in nginx's X-Vitals-Upstream, and the rollout's gate and switch tasks.
+CANDIDATE = "next.sock"
+GATE_TASK = "Gate the candidate instance"
+SWITCH_TASK = "Switch nginx to the candidate, check through nginx and make the release live"
+
+
+def host_steps(events, requests=()):
+    """Per host, the seconds between its steps: switch -> healthy / failed, rollback -> restored,
+    and switch -> nginx's first answer from the candidate. Hosts switch one at a time (serial 1),
+    so the candidate answering during a host's step is that host's."""
+    phases = {}
+    for event in sorted(events, key=lambda e: e["t"]):
+        steps = phases.setdefault(event["host"], {})
+        steps.setdefault(event["event"], event["t"])
+    figures = {}
+    for host, steps in sorted(phases.items()):
+        figure = {}
+        end = steps.get("healthy", steps.get("failed"))
+        if "switch" in steps and end is not None:
+            answered = first_answer(requests, CANDIDATE, steps["switch"], end)
+            if answered is not None:
+                figure["switch_to_candidate_traffic_s"] = round(answered - steps["switch"], 2)
+        for name, start, end in (
+            ("switch_s", "switch", "healthy"),
+            ("switch_to_failure_detected_s", "switch", "failed"),
+            ("rollback_to_restored_s", "rollback", "restored"),
+        ):
+            if start in steps and end in steps:
+                figure[name] = round(steps[end] - steps[start], 2)
+        if figure:
+            figures[host] = figure
+    return figures
+
+
+def deploy_timings(log_path):
+    """A deploy's phases (seconds per play) and the durations of its gates and switch commands,
+    from the playbook's log (profile_tasks); empty when the log is missing."""
+    tasks = profile_tasks(log_path.read_text(encoding="utf-8")) if log_path.exists() else []
+    return {
+        "phases": play_phases(tasks),
+        "gate_s": task_seconds(tasks, GATE_TASK),
+        "switch_command_s": task_seconds(tasks, SWITCH_TASK),
+    }

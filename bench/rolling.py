@@ -4,9 +4,13 @@ Runs the Molecule scenario `rolling` (lb, app1, app2, db; deploy v2, five broken
 a deploy whose controller dies mid-switch and the run after it, each under tools/loadgen.py) with
 its records sent to bench/results/rolling/, then reports:
   - per host, the switch time: from the start of its rollout step (candidate started, gated) to
-    the release live behind nginx (deploy v2, the rollback to v1);
-  - per broken release, the time from the start of the step to the detected failure (the live
-    release answers users throughout);
+    nginx's first answer from the candidate, and the whole step, to the release live behind nginx
+    (deploy v2, the rollback to v1);
+  - per broken release, the time from the start of the step to the recorded failure, and the
+    gate's time (the candidate up to its failure reported; the live release answers users
+    throughout);
+  - the time per phase (per play, from the playbook's log: the scenario runs it with
+    profile_tasks);
   - failed requests out of the total sent, the answers per gunicorn instance and the longest gap
     between two answers, per deploy (0 failed);
 and draws each deploy as a timeline PNG (bench/timeline.py). Writes bench/results/rolling.json.
@@ -38,40 +42,25 @@ CASES = (
 )
 
 
-def host_phases(events):
-    """Per host, the seconds between its steps: switch -> healthy / failed, rollback -> restored."""
-    phases = {}
-    for event in sorted(events, key=lambda e: e["t"]):
-        steps = phases.setdefault(event["host"], {})
-        steps.setdefault(event["event"], event["t"])
-    figures = {}
-    for host, steps in sorted(phases.items()):
-        figure = {}
-        for name, start, end in (
-            ("switch_s", "switch", "healthy"),
-            ("switch_to_failure_detected_s", "switch", "failed"),
-            ("rollback_to_restored_s", "rollback", "restored"),
-        ):
-            if start in steps and end in steps:
-                figure[name] = round(steps[end] - steps[start], 2)
-        if figure:
-            figures[host] = figure
-    return figures
-
-
 def case_report(directory, case):
     summary = json.loads((directory / f"{case}-summary.json").read_text(encoding="utf-8"))
     events_path = directory / f"{case}-events.jsonl"
     events = timeline.load_jsonl(events_path) if events_path.exists() else []
-    return {
-        "requests": summary["total"],
-        "failed_requests": summary["failed"],
-        "by_release": summary["by_release"],
-        "by_instance": summary.get("by_instance", {}),
-        "max_gap_s": summary.get("max_gap_s"),
-        "latency_ms": summary["latency_ms"],
-        "hosts": host_phases(events),
-    }, events
+    requests = timeline.load_jsonl(directory / f"{case}-requests.jsonl")
+    return (
+        {
+            "requests": summary["total"],
+            "failed_requests": summary["failed"],
+            "by_release": summary["by_release"],
+            "by_instance": summary.get("by_instance", {}),
+            "max_gap_s": summary.get("max_gap_s"),
+            "latency_ms": summary["latency_ms"],
+            "hosts": benchlib.host_steps(events, requests),
+            **benchlib.deploy_timings(directory / f"{case}-ansible.log"),
+        },
+        events,
+        requests,
+    )
 
 
 def report(directory):
@@ -79,9 +68,9 @@ def report(directory):
     for case in CASES:
         if not (directory / f"{case}-summary.json").exists():
             continue
-        cases[case], events = case_report(directory, case)
+        cases[case], events, requests = case_report(directory, case)
         png = RESULTS / f"rolling-{case}.png"
-        timeline.draw(timeline.load_jsonl(directory / f"{case}-requests.jsonl"), events, case, png)
+        timeline.draw(requests, events, case, png)
         drawn.append(str(png.relative_to(ROOT)))
     return {
         "part": "rolling",
@@ -101,6 +90,8 @@ def print_report(result):
             for host, steps in figures["hosts"].items()
         )
         print(f"{case:28} {figures['requests']:>8} {figures['failed_requests']:>6}  {hosts}")
+        if figures["phases"]:
+            print(" " * 30 + "phases: " + ", ".join(f"{play} {s} s" for play, s in figures["phases"].items()))
     print(f"failed requests: {result['failed_requests']} of {result['requests']} (must be 0)")
     for png in result["timelines"]:
         print(f"timeline: {png}")

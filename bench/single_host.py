@@ -10,6 +10,9 @@ Its records go to bench/results/single-host/; this reports, per case:
   - p99 latency in the switch window (the rollout step's start to the live release behind nginx)
     against the steady p99 outside it (at most 2x);
   - the playbook's wall time, and deploy.yml with nothing new as a share of a real deploy (<= 20%);
+  - the time per phase (per play, from the playbook's log: the test runs it with profile_tasks),
+    the gate's and the switch command's time, and the switch time: the step's start to nginx's
+    first answer from the candidate;
   - the host's memory (summed PSS of every process): idle before the deploy, peak in the window.
 Writes bench/results/single-host.json.
 
@@ -72,6 +75,8 @@ def case_report(directory, case):
     window = switch_window(read_jsonl(directory / f"{case}-events.jsonl"))
     run_path = directory / f"{case}-run.json"
     memory_path = directory / f"{case}-memory.txt"
+    # nginx sends the candidate its first request: the switch time (the step's start to that answer).
+    candidate_answer = benchlib.first_answer(requests, benchlib.CANDIDATE, *window) if window else None
     figures = {
         "requests": summary["total"],
         "failed_requests": summary["failed"],
@@ -81,6 +86,8 @@ def case_report(directory, case):
         "playbook_s": json.loads(run_path.read_text(encoding="utf-8"))["seconds"] if run_path.exists() else None,
         "switch_window_s": round(window[1] - window[0], 2) if window else None,
         "memory": memory_figures(memory_path.read_text(encoding="utf-8"), window) if memory_path.exists() else {},
+        "switch_to_candidate_traffic_s": round(candidate_answer - window[0], 2) if candidate_answer else None,
+        **benchlib.deploy_timings(directory / f"{case}-ansible.log"),
     }
     if window:
         figures.update(loadgen.window_latency(requests, *window))
@@ -117,6 +124,11 @@ def print_report(result):
             f"{case:22} {c['requests']:>8} {c['failed_requests']:>6} {c['max_gap_s']:>6} {p99:>18}"
             f" {c['playbook_s'] or '-':>6}  {mem}"
         )
+    for case, c in result["cases"].items():
+        if c["phases"]:
+            print(f"{case} phases: " + ", ".join(f"{play} {s} s" for play, s in c["phases"].items()))
+        if c["switch_to_candidate_traffic_s"] is not None:
+            print(f"{case}: step start to the candidate's first answer {c['switch_to_candidate_traffic_s']} s")
     print(f"failed requests: {result['failed_requests']} of {result['requests']} (must be 0)")
     print(f"answered by the broken release: {result['answered_by_broken_release']} (must be 0)")
     if "nothing_new_share" in result:

@@ -33,15 +33,24 @@ RESULTS = {
                 "requests": 100,
                 "failed_requests": 0,
                 "max_gap_s": 0.2,
-                "hosts": {"app1": {"switch_s": 4.5}, "app2": {"switch_s": 3.3}},
+                "hosts": {
+                    "app1": {"switch_s": 9.5, "switch_to_candidate_traffic_s": 4.5},
+                    "app2": {"switch_s": 8.1, "switch_to_candidate_traffic_s": 3.3},
+                },
+                "phases": {"Build the release once and prepare it on every app host": 20.4, "Finish the deploy": 11.0},
             },
             "deploy-v3-health-500": {
                 "requests": 100,
                 "failed_requests": 0,
                 "max_gap_s": 0.4,
                 "hosts": {"app1": {"switch_to_failure_detected_s": 24.6}},
+                "gate_s": [3.2],
             },
-            "rollback-v1": {"requests": 100, "failed_requests": 0, "hosts": {"app1": {"switch_s": 6.2}}},
+            "rollback-v1": {
+                "requests": 100,
+                "failed_requests": 0,
+                "hosts": {"app1": {"switch_s": 11.0, "switch_to_candidate_traffic_s": 6.2}},
+            },
         },
     },
     "serving.json": {
@@ -76,14 +85,22 @@ def test_every_part_has_rows_and_targets_are_judged():
     assert figures["failed requests during 3 deploys under load"]["ratio"] == "0 / 300"
     assert figures["stack RSS under load / idle"]["ratio"] == "1.25"
     assert figures["stack RSS under load / idle"]["result"] == "-"
-    switch = figures["switch time (candidate start to live), per app host"]
-    assert switch["raw"] == "deploy v2: app1 4.5 s, app2 3.3 s; rollback v1: app1 6.2 s"
+    switch = figures["switch time (step start to nginx's first answer from the candidate), per app host"]
+    assert switch["raw"] == (
+        "deploy v2: app1 4.5 s, app2 3.3 s; rollback v1: app1 6.2 s;"
+        " the whole step (to live, old instance stopped): app1 9.5 s, app2 8.1 s"
+    )
     assert (switch["ratio"], switch["result"]) == ("6.2 s", "FAIL")
     gap = figures["longest gap between two answers"]
     assert (gap["ratio"], gap["result"]) == ("0.40 s", "pass")
-    detected = figures["bad release: candidate start to detected"]
-    assert "detected in 24.6-24.6 s" in detected["raw"]
-    assert detected["result"] == "FAIL"
+    code = figures["code-only change, 2 app hosts + lb (deploy.yml)"]
+    assert (code["ratio"], code["target"], code["result"]) == ("31 s", "aim <= 30 s", "FAIL")
+    assert code["raw"] == "build and prepare 20 s, finish 11 s"
+    gate = figures["bad release: instance up to its failure reported (the gate)"]
+    assert (gate["ratio"], gate["result"], gate["raw"]) == ("3.2 s", "pass", "deploy-v3-health-500 3.2 s")
+    detected = figures["bad release: step start to the failure recorded"]
+    assert detected["raw"] == "deploy-v3-health-500 app1 24.6 s"
+    assert detected["result"] == "-"
 
 
 def test_missing_and_unreadable_parts_fail():
@@ -151,7 +168,13 @@ def test_single_host_rows_judge_failures_gaps_latency_and_the_no_op_share():
                 steady_p99_ms=20.0,
                 playbook_s=40.0,
                 memory={"idle_mib": 300.0, "window_peak_mib": 420.0, "window_extra_mib": 120.0},
+                phases={"Migrate the database once": 5.0},
+                switch_to_candidate_traffic_s=2.5,
+                gate_s=[1.5],
+                switch_command_s=[4.0],
+                switch_window_s=9.0,
             ),
+            "site-v3-health-500": dict(case, gate_s=[6.5], switch_window_s=12.0),
             "deploy-nothing-new": dict(case, playbook_s=6.0),
         },
         "failed_requests": 0,
@@ -165,3 +188,11 @@ def test_single_host_rows_judge_failures_gaps_latency_and_the_no_op_share():
     assert rows["<= 2x"]["result"] == "FAIL"
     assert rows["<= 20%"]["ratio"] == "15%"
     assert rows["report"]["ratio"] == "+120 MiB"
+    figures = by_figure(report.single_host_rows("7", data))
+    code = figures["code-only change, one host (deploy.yml)"]
+    assert (code["ratio"], code["result"], code["raw"]) == ("40 s", "FAIL", "migrate 5 s")
+    switch = figures["switch time (step start to nginx's first answer from the candidate), one host"]
+    assert (switch["ratio"], switch["result"]) == ("2.5 s", "pass")
+    assert switch["raw"] == "gate 1.5 s, switch command 4.0 s, switch window 9.0 s"
+    gate = figures["bad release: instance up to its failure reported (the gate), one host"]
+    assert (gate["ratio"], gate["result"]) == ("6.5 s", "FAIL")
