@@ -146,16 +146,39 @@ def first_answer(requests, instance, start, end):
 CANDIDATE = "next.sock"
 GATE_TASK = "Gate the candidate instance"
 SWITCH_TASK = "Switch nginx to the candidate, check through nginx and make the release live"
+# playbooks/tasks/event.yml's task for a switch step, and the start of the candidate in
+# roles/gunicorn/tasks/candidate.yml (the release id follows; without one, the task is skipped).
+STEP_TASK = "Record the step switch"
+CANDIDATE_START_TASK = "Start the candidate instance of release 2"
 
 
-def host_steps(events, requests=()):
+def candidate_start_delays(tasks):
+    """For each switch step in the log, in order: the seconds from the end of the task that records
+    its start in the events file (its `t` is taken before that end) to the start of its candidate
+    instance. At most that task's length too long: a switch time measured from it is not too short."""
+    delays, recorded = [], None
+    for _play, task, start, seconds in tasks:
+        name = task.split(" : ")[-1]
+        if name == STEP_TASK:
+            recorded = start + seconds
+        elif recorded is not None and name.startswith(CANDIDATE_START_TASK):
+            delays.append(round(start - recorded, 3))
+            recorded = None
+    return delays
+
+
+def host_steps(events, requests=(), candidate_delays=()):
     """Per host, the seconds between its steps: switch -> healthy / failed, rollback -> restored,
-    and switch -> nginx's first answer from the candidate. Hosts switch one at a time (serial 1),
-    so the candidate answering during a host's step is that host's."""
+    switch -> nginx's first answer from the candidate and, with the candidates' start delays of
+    candidate_start_delays (one per switch step, in order), the switch time: the candidate's start
+    to that answer. Hosts switch one at a time (serial 1), so the candidate answering during a
+    host's step is that host's."""
     phases = {}
     for event in sorted(events, key=lambda e: e["t"]):
         steps = phases.setdefault(event["host"], {})
         steps.setdefault(event["event"], event["t"])
+    switched = sorted((steps["switch"], host) for host, steps in phases.items() if "switch" in steps)
+    delays = {host: delay for (_t, host), delay in zip(switched, candidate_delays, strict=False)}
     figures = {}
     for host, steps in sorted(phases.items()):
         figure = {}
@@ -164,6 +187,8 @@ def host_steps(events, requests=()):
             answered = first_answer(requests, CANDIDATE, steps["switch"], end)
             if answered is not None:
                 figure["switch_to_candidate_traffic_s"] = round(answered - steps["switch"], 2)
+                if host in delays:
+                    figure["switch_time_s"] = round(answered - steps["switch"] - delays[host], 2)
         for name, start, end in (
             ("switch_s", "switch", "healthy"),
             ("switch_to_failure_detected_s", "switch", "failed"),
@@ -184,4 +209,5 @@ def deploy_timings(log_path):
         "phases": play_phases(tasks),
         "gate_s": task_seconds(tasks, GATE_TASK),
         "switch_command_s": task_seconds(tasks, SWITCH_TASK),
+        "candidate_start_delays_s": candidate_start_delays(tasks),
     }

@@ -47,6 +47,7 @@ def case_report(directory, case):
     events_path = directory / f"{case}-events.jsonl"
     events = timeline.load_jsonl(events_path) if events_path.exists() else []
     requests = timeline.load_jsonl(directory / f"{case}-requests.jsonl")
+    timings = benchlib.deploy_timings(directory / f"{case}-ansible.log")
     return (
         {
             "requests": summary["total"],
@@ -55,8 +56,8 @@ def case_report(directory, case):
             "by_instance": summary.get("by_instance", {}),
             "max_gap_s": summary.get("max_gap_s"),
             "latency_ms": summary["latency_ms"],
-            "hosts": benchlib.host_steps(events, requests),
-            **benchlib.deploy_timings(directory / f"{case}-ansible.log"),
+            "hosts": benchlib.host_steps(events, requests, timings["candidate_start_delays_s"]),
+            **timings,
         },
         events,
         requests,

@@ -34,8 +34,8 @@ RESULTS = {
                 "failed_requests": 0,
                 "max_gap_s": 0.2,
                 "hosts": {
-                    "app1": {"switch_s": 9.5, "switch_to_candidate_traffic_s": 4.5},
-                    "app2": {"switch_s": 8.1, "switch_to_candidate_traffic_s": 3.3},
+                    "app1": {"switch_s": 9.5, "switch_time_s": 4.5},
+                    "app2": {"switch_s": 8.1, "switch_time_s": 3.3},
                 },
                 "phases": {"Build the release once and prepare it on every app host": 20.4, "Finish the deploy": 11.0},
             },
@@ -49,7 +49,7 @@ RESULTS = {
             "rollback-v1": {
                 "requests": 100,
                 "failed_requests": 0,
-                "hosts": {"app1": {"switch_s": 11.0, "switch_to_candidate_traffic_s": 6.2}},
+                "hosts": {"app1": {"switch_s": 11.0, "switch_time_s": 6.2}},
             },
         },
     },
@@ -85,10 +85,10 @@ def test_every_part_has_rows_and_targets_are_judged():
     assert figures["failed requests during 3 deploys under load"]["ratio"] == "0 / 300"
     assert figures["stack RSS under load / idle"]["ratio"] == "1.25"
     assert figures["stack RSS under load / idle"]["result"] == "-"
-    switch = figures["switch time (step start to nginx's first answer from the candidate), per app host"]
+    switch = figures[report.SWITCH_FIGURE + ", per app host"]
     assert switch["raw"] == (
         "deploy v2: app1 4.5 s, app2 3.3 s; rollback v1: app1 6.2 s;"
-        " the whole step (to live, old instance stopped): app1 9.5 s, app2 8.1 s"
+        " deploy v2's whole step (to live, old instance stopped): app1 9.5 s, app2 8.1 s"
     )
     assert (switch["ratio"], switch["result"]) == ("6.2 s", "FAIL")
     gap = figures["longest gap between two answers"]
@@ -169,7 +169,7 @@ def test_single_host_rows_judge_failures_gaps_latency_and_the_no_op_share():
                 playbook_s=40.0,
                 memory={"idle_mib": 300.0, "window_peak_mib": 420.0, "window_extra_mib": 120.0},
                 phases={"Migrate the database once": 5.0},
-                switch_to_candidate_traffic_s=2.5,
+                switch_time_s=2.5,
                 gate_s=[1.5],
                 switch_command_s=[4.0],
                 switch_window_s=9.0,
@@ -191,8 +191,8 @@ def test_single_host_rows_judge_failures_gaps_latency_and_the_no_op_share():
     figures = by_figure(report.single_host_rows("7", data))
     code = figures["code-only change, one host (deploy.yml)"]
     assert (code["ratio"], code["result"], code["raw"]) == ("40 s", "FAIL", "migrate 5 s")
-    switch = figures["switch time (step start to nginx's first answer from the candidate), one host"]
+    switch = figures[report.SWITCH_FIGURE + ", one host"]
     assert (switch["ratio"], switch["result"]) == ("2.5 s", "pass")
-    assert switch["raw"] == "gate 1.5 s, switch command 4.0 s, switch window 9.0 s"
+    assert switch["raw"] == "gate 1.5 s; the whole step 9.0 s (switch command 4.0 s); rollback.yml None s"
     gate = figures["bad release: instance up to its failure reported (the gate), one host"]
     assert (gate["ratio"], gate["result"]) == ("6.5 s", "FAIL")

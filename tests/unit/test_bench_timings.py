@@ -67,7 +67,26 @@ def test_phases_are_the_seconds_per_play_and_tasks_are_found_by_name(tmp_path):
     log.write_text(LOG, encoding="utf-8")
     timings = benchlib.deploy_timings(log)
     assert timings["gate_s"] == [1.25, 2.0] and timings["switch_command_s"] == [3602.75]
-    assert benchlib.deploy_timings(tmp_path / "missing.log") == {"phases": {}, "gate_s": [], "switch_command_s": []}
+    assert benchlib.deploy_timings(tmp_path / "missing.log") == {
+        "phases": {},
+        "gate_s": [],
+        "switch_command_s": [],
+        "candidate_start_delays_s": [],
+    }
+
+
+def test_candidate_start_delays_run_from_each_recorded_step_to_its_candidate():
+    play = "Switch batch by batch behind the gate"
+    tasks = [
+        (play, "Record the step switch", 10.0, 0.5),
+        # The leftover candidates are stopped first: that task names no release and is skipped.
+        (play, "vitals.django.gunicorn : Start the candidate instance of release", 11.0, 0.02),
+        (play, "vitals.django.gunicorn : Start the candidate instance of release 20261203T160858Z", 13.0, 1.3),
+        (play, "Record the step switch", 30.0, 0.25),
+        (play, "vitals.django.gunicorn : Start the candidate instance of release 20261203T160858Z", 31.25, 1.0),
+        ("Finish the deploy", "Record the step done", 40.0, 0.1),
+    ]
+    assert benchlib.candidate_start_delays(tasks) == [2.5, 1.0]
 
 
 LIVE, NEXT = "unix:/run/demo/gunicorn.sock", "unix:/run/demo/next.sock"
@@ -94,6 +113,11 @@ def test_rolling_switch_time_is_per_host_step_to_its_first_candidate_answer():
     assert benchlib.host_steps(events, requests) == {
         "app1": {"switch_to_candidate_traffic_s": 3.1, "switch_s": 10.0},
         "app2": {"switch_to_candidate_traffic_s": 3.5, "switch_s": 9.0},
+    }
+    # With the candidates' start delays (in the order the hosts switched): the switch time.
+    assert benchlib.host_steps(events, requests, [1.0, 2.5]) == {
+        "app1": {"switch_to_candidate_traffic_s": 3.1, "switch_time_s": 2.1, "switch_s": 10.0},
+        "app2": {"switch_to_candidate_traffic_s": 3.5, "switch_time_s": 1.0, "switch_s": 9.0},
     }
     failed = [{"t": 1.0, "host": "app1", "event": "switch"}, {"t": 4.0, "host": "app1", "event": "failed"}]
     assert benchlib.host_steps(failed, [request(2.0, LIVE)]) == {"app1": {"switch_to_failure_detected_s": 3.0}}
