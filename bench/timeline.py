@@ -1,9 +1,10 @@
 """Draw a rolling deploy as a timeline PNG.
 
 Every request of tools/loadgen.py is a point (time since the first request, latency), coloured
-by the release that answered it (X-Release header); requests without a 2xx answer are red
-crosses. The deploy's events (playbooks/deploy.yml and rollback.yml with `deploy_events_file`
-set: drain, switch, verify, rollback, enable... per host) are vertical lines.
+by the gunicorn instance that answered it (the socket in nginx's X-Vitals-Upstream: gunicorn.sock
+is the live instance, next.sock the candidate); requests without a 2xx answer are red crosses.
+The deploy's events (playbooks/deploy.yml and rollback.yml with `deploy_events_file` set: switch,
+healthy, failed, rollback, restored per host) are vertical lines.
 
     .venv/bin/python bench/timeline.py --requests requests.jsonl --events events.jsonl \\
         --title "deploy v2" --out bench/results/rolling-v2.png
@@ -44,6 +45,13 @@ def answered(request):
     return request["error"] is None and 200 <= request["status"] < 300
 
 
+def answered_by(request):
+    """The gunicorn instance's socket that answered (nginx's X-Vitals-Upstream), else the release
+    (X-Release), else "-"."""
+    instance = request.get("instance")
+    return instance.rsplit("/", 1)[-1] if instance else request.get("release") or "-"
+
+
 def draw(requests, events, title, out):
     """Write the PNG; returns the number of points drawn."""
     if not requests:
@@ -51,15 +59,15 @@ def draw(requests, events, title, out):
     t0 = min(r["t"] for r in requests)
     fig, ax = plt.subplots(figsize=(14, 6), dpi=100)
     ok = [r for r in requests if answered(r)]
-    releases = sorted({r["release"] or "-" for r in ok})
-    for index, release in enumerate(releases):
-        points = [r for r in ok if (r["release"] or "-") == release]
+    instances = sorted({answered_by(r) for r in ok})
+    for index, instance in enumerate(instances):
+        points = [r for r in ok if answered_by(r) == instance]
         ax.scatter(
             [r["t"] - t0 for r in points],
             [r["latency_ms"] for r in points],
             s=6,
             color=plt.cm.tab10(index % 10),
-            label=f"{release} ({len(points)})",
+            label=f"{instance} ({len(points)})",
         )
     failed = [r for r in requests if not answered(r)]
     if failed:
@@ -81,7 +89,7 @@ def draw(requests, events, title, out):
     ax.set_xlabel("seconds since the first request")
     ax.set_ylabel("latency (ms, log)")
     ax.set_title(f"{title}: {len(requests)} requests, {len(failed)} without a 2xx answer")
-    ax.legend(loc="lower right", fontsize=8, title="answered by release")
+    ax.legend(loc="lower right", fontsize=8, title="answered by")
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     fig.savefig(out)
