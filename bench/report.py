@@ -316,7 +316,8 @@ def single_host_rows(part, data):
                 "%.1f s" % max(broken["gate_s"]),
                 "<= 5 s",
                 max(broken["gate_s"]) <= 5,
-                raw="site.yml, home page 500: step start to the failure recorded %s s" % broken.get("switch_window_s"),
+                raw="site.yml, health endpoint 500: step start to the failure recorded %s s"
+                % broken.get("switch_window_s"),
             )
         )
     if "nothing_new_share" in data:
