@@ -1,5 +1,5 @@
-"""Deploys on one host under load (issue 13): a good release through deploy.yml, a broken one (home
-page 500) through site.yml, a rollback through rollback.yml and a deploy with nothing new, each
+"""Deploys on one host under load (issue 13): a good release through deploy.yml, the same again
+(nothing new), a broken one (home page 500) through site.yml and a rollback through rollback.yml, each
 while tools/loadgen.py sends 40 requests/s from the controller through nginx. Users are answered by
 the live release throughout: no non-2xx answer, none by the broken release's instance (nginx's
 X-Vitals-Upstream), never more than 1 s without an answer. The switch hooks
@@ -182,18 +182,24 @@ def test_a_good_release_switches_without_a_failed_request(host, out, sources, ho
     assert {"switch", "healthy"} <= {e["event"] for e in events}, events
 
 
-def test_the_same_release_again_is_reused(host, sources):
-    """deploy.yml twice with the same project directory (not re-created in between): the second run
-    finds the live release built from the same artifact and switches nothing."""
+def test_a_deploy_with_nothing_new_changes_nothing(host, out, sources):
+    """The same project directory again, right after its deploy: the live release holds its
+    artifact, so nothing is built, started or switched."""
     live_id, _live = current_release(host)
     releases = host.check_output("ls /srv/demo/releases").split()
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
-    argv += [str(PROJECT / "playbooks/deploy.yml"), "-e", f"release_source_dir={sources['v2']}"]
-    argv += ["-e", "deploy_backup=false"]
-    run = subprocess.run(argv, capture_output=True, text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    rc, log, summary, events = under_load(
+        host,
+        out,
+        "deploy-nothing-new",
+        "playbooks/deploy.yml",
+        f"release_source_dir={sources['v2']}",
+        "deploy_backup=false",
+    )
+    assert rc == 0, log[-3000:]
     assert current_release(host)[0] == live_id
     assert host.check_output("ls /srv/demo/releases").split() == releases
+    assert "switch" not in {e["event"] for e in events}, events
+    assert_users_answered("deploy-nothing-new", summary)
 
 
 def test_a_broken_release_through_site_yml_never_answers_a_user(host, out, sources, hooks):
@@ -228,15 +234,3 @@ def test_a_rollback_goes_back_through_the_gate(host, out):
     _rid, live = current_release(host)
     assert not live["version"].startswith(("v2", "v3")), live
     assert_users_answered("rollback", summary)
-
-
-def test_a_deploy_with_nothing_new_changes_nothing(host, out):
-    """The release built from the checkout the scenario converged from is live again: nothing to switch."""
-    live_id, _live = current_release(host)
-    rc, log, summary, events = under_load(
-        host, out, "deploy-nothing-new", "playbooks/deploy.yml", "deploy_backup=false"
-    )
-    assert rc == 0, log[-3000:]
-    assert current_release(host)[0] == live_id
-    assert "switch" not in {e["event"] for e in events}, events
-    assert_users_answered("deploy-nothing-new", summary)
