@@ -76,6 +76,13 @@ def checked_playbook(inventory, playbook, **env):
     return elapsed
 
 
+def load_jsonl(path):
+    """The JSON lines of a record file, or [] when a case wrote none (path is a pathlib.Path)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def scenario_records(scenario, directory, **env):
     """Run `molecule test -s scenario` with its records sent to directory (emptied first, made if
     missing) through the given environment variables; returns the run's seconds."""

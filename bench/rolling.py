@@ -44,9 +44,8 @@ CASES = (
 
 def case_report(directory, case):
     summary = json.loads((directory / f"{case}-summary.json").read_text(encoding="utf-8"))
-    events_path = directory / f"{case}-events.jsonl"
-    events = timeline.load_jsonl(events_path) if events_path.exists() else []
-    requests = timeline.load_jsonl(directory / f"{case}-requests.jsonl")
+    events = benchlib.load_jsonl(directory / f"{case}-events.jsonl")
+    requests = benchlib.load_jsonl(directory / f"{case}-requests.jsonl")
     timings = benchlib.deploy_timings(directory / f"{case}-ansible.log")
     return (
         {

@@ -37,12 +37,6 @@ CASES = ("deploy-v2", "site-v3-health-500", "rollback", "deploy-nothing-new")
 WINDOW_END = ("healthy", "failed", "restored")
 
 
-def read_jsonl(path):
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def switch_window(events):
     """(start, end) of the first rollout step in the events, or None when nothing switched."""
     starts = [e["t"] for e in events if e["event"] in ("switch", "rollback")]
@@ -71,8 +65,8 @@ def memory_figures(samples_text, window):
 
 def case_report(directory, case):
     summary = json.loads((directory / f"{case}-summary.json").read_text(encoding="utf-8"))
-    requests = read_jsonl(directory / f"{case}-requests.jsonl")
-    window = switch_window(read_jsonl(directory / f"{case}-events.jsonl"))
+    requests = benchlib.load_jsonl(directory / f"{case}-requests.jsonl")
+    window = switch_window(benchlib.load_jsonl(directory / f"{case}-events.jsonl"))
     run_path = directory / f"{case}-run.json"
     memory_path = directory / f"{case}-memory.txt"
     # nginx sends the candidate its first request: the end of the switch time.

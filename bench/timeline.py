@@ -13,9 +13,10 @@ matplotlib comes from bench/requirements.txt (`make bench` installs it).
 """
 
 import argparse
-import json
+import pathlib
 import sys
 
+import benchlib
 import matplotlib
 
 matplotlib.use("Agg")
@@ -33,11 +34,6 @@ EVENT_STYLES = {
     "restored": ("tab:orange", "--"),
     "enable": ("tab:green", "-"),
 }
-
-
-def load_jsonl(path):
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def answered(request):
@@ -104,8 +100,8 @@ def main(argv=None):
     parser.add_argument("--title", default="rolling deploy")
     parser.add_argument("--out", required=True, help="PNG to write")
     args = parser.parse_args(argv)
-    events = load_jsonl(args.events) if args.events else []
-    count = draw(load_jsonl(args.requests), events, args.title, args.out)
+    events = benchlib.load_jsonl(pathlib.Path(args.events)) if args.events else []
+    count = draw(benchlib.load_jsonl(pathlib.Path(args.requests)), events, args.title, args.out)
     print(f"{args.out}: {count} requests, {len(events)} events")
     return 0
 
