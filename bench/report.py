@@ -212,13 +212,14 @@ def rolling_rows(part, data):
     if "deploy-v2" in cases:
         rows.append(phases_row(part, "code-only change, 2 app hosts + lb (deploy.yml)", cases["deploy-v2"]))
     if gates:
+        slowest = max(max(g) for g in gates.values())
         rows.append(
             row(
                 part,
                 "bad release: instance up to its failure reported (the gate)",
-                "%.1f s" % max(max(g) for g in gates.values()),
+                "%.1f s" % slowest,
                 "<= 5 s",
-                max(max(g) for g in gates.values()) <= 5,
+                slowest <= 5,
                 raw="; ".join("%s %s s" % (name, ", ".join("%.1f" % s for s in g)) for name, g in gates.items()),
             )
         )
