@@ -134,8 +134,10 @@ def floor_row(part, data):
 # deploy.yml's plays, by the phase of the deploy they are.
 PHASE_NAMES = {
     "Validate the settings": "settings",
+    "Build the release once and look for anything new": "build and compare",
+    "Check the live site when there is nothing new": "nothing new",
     "Check the hosts before the deploy": "checks and lock",
-    "Build the release once and prepare it on every app host": "build and prepare",
+    "Prepare the release on every app host": "prepare",
     "Back up the database now": "backup",
     "Archive the media now": "media archive",
     "Migrate the database once": "migrate",

@@ -37,7 +37,7 @@ RESULTS = {
                     "app1": {"switch_s": 9.5, "switch_time_s": 4.5},
                     "app2": {"switch_s": 8.1, "switch_time_s": 3.3},
                 },
-                "phases": {"Build the release once and prepare it on every app host": 20.4, "Finish the deploy": 11.0},
+                "phases": {"Prepare the release on every app host": 20.4, "Finish the deploy": 11.0},
             },
             "deploy-v3-health-500": {
                 "requests": 100,
@@ -95,7 +95,7 @@ def test_every_part_has_rows_and_targets_are_judged():
     assert (gap["ratio"], gap["result"]) == ("0.40 s", "pass")
     code = figures["code-only change, 2 app hosts + lb (deploy.yml)"]
     assert (code["ratio"], code["target"], code["result"]) == ("31 s", "aim <= 30 s", "FAIL")
-    assert code["raw"] == "build and prepare 20 s, finish 11 s"
+    assert code["raw"] == "prepare 20 s, finish 11 s"
     gate = figures["bad release: instance up to its failure reported (the gate)"]
     assert (gate["ratio"], gate["result"], gate["raw"]) == ("3.2 s", "pass", "deploy-v3-health-500 3.2 s")
     detected = figures["bad release: step start to the failure recorded"]

@@ -9,7 +9,7 @@ import benchlib  # noqa: E402
 STAMP = "Thursday 03 December 2026  16:01:0{s} +0000 (0:00:00.008)       {at} *****"
 LOG = "\n".join(
     [
-        "PLAY [Build the release once and prepare it on every app host] *****",
+        "PLAY [Prepare the release on every app host] *****",
         "",
         "TASK [Gathering Facts] *****",
         STAMP.format(s=0, at="0:00:00.500"),
@@ -58,7 +58,7 @@ def test_profile_tasks_times_each_task_up_to_the_next_one():
 def test_phases_are_the_seconds_per_play_and_tasks_are_found_by_name(tmp_path):
     tasks = benchlib.profile_tasks(LOG)
     assert benchlib.play_phases(tasks) == {
-        "Build the release once and prepare it on every app host": 7.5,
+        "Prepare the release on every app host": 7.5,
         "Switch batch by batch behind the gate": 3606.0,
     }
     assert benchlib.task_seconds(tasks, benchlib.GATE_TASK) == [1.25, 2.0]
