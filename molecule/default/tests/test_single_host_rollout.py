@@ -184,7 +184,7 @@ def test_a_good_release_switches_without_a_failed_request(host, out, sources, ho
 
 def test_a_deploy_with_nothing_new_changes_nothing(host, out, sources):
     """The same project directory again, right after its deploy: the live release holds its
-    artifact, so nothing is built, started or switched."""
+    artifact, so nothing is prepared, started or switched, and the run stops before the lock."""
     live_id, _live = current_release(host)
     releases = host.check_output("ls /srv/demo/releases").split()
     rc, log, summary, events = under_load(
@@ -196,6 +196,8 @@ def test_a_deploy_with_nothing_new_changes_nothing(host, out, sources):
         "deploy_backup=false",
     )
     assert rc == 0, log[-3000:]
+    assert "Nothing new to deploy: aio runs " + live_id in log, log[-3000:]
+    assert "Take the deploy lock" not in log
     assert current_release(host)[0] == live_id
     assert host.check_output("ls /srv/demo/releases").split() == releases
     assert "switch" not in {e["event"] for e in events}, events
