@@ -97,3 +97,32 @@ def test_the_live_instance_is_asked_on_its_socket_with_the_headers_nginx_sends(t
         server.shutdown()
         server.server_close()
     assert seen == [("/", "rolling.test", "https"), ("/ht/", "rolling.test", "https")]
+
+
+def test_warm_sends_every_request_at_once_on_the_socket(tmp_path):
+    """The requests reach the instance together (each worker of a new instance gets one), over the
+    URLs in turn, with the site's Host header; an instance that does not answer is not an error."""
+    seen, together = [], threading.Barrier(4, timeout=5)
+
+    class _Gunicorn(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append((self.path, self.headers["Host"]))
+            together.wait()  # breaks (and the test fails) unless all 4 arrive at once
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    path = str(tmp_path / "next.sock")
+    server = socketserver.ThreadingUnixStreamServer(path, _Gunicorn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        switch.warm(path, ["https://127.0.0.1/", "https://127.0.0.1/ht/"], "rolling.test", 4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not together.broken
+    assert sorted(seen) == [("/", "rolling.test")] * 2 + [("/ht/", "rolling.test")] * 2
+    switch.warm(str(tmp_path / "gone.sock"), ["https://127.0.0.1/"], "rolling.test", 2)

@@ -5,18 +5,21 @@
 Installed by vitals.django.rollout as /usr/local/libexec/vitals/switch and run under
 `systemd-run --wait`, so a dropped SSH connection cannot stop it halfway:
 
-1. nginx's upstream file points at the candidate (/run/<app>/next.sock): `nginx -t`, reload;
+1. the candidate's workers get their first requests from here (--warm of them at once, on its
+   socket), then nginx's upstream file points at it (/run/<app>/next.sock): `nginx -t`, reload;
 2. the site is checked through nginx as users see it, answered by the candidate
    (the X-Vitals-Upstream response header names the instance); a failure flips back at once;
 3. `current` moves to the release, the live instance <app>.service restarts on it while the
-   candidate serves; once it answers on its own socket nginx points back at it and the site is
-   checked again (a failure here goes back to the previous release the same way);
+   candidate serves; once it answers on its own socket (and is warmed the same way) nginx points
+   back at it and the site is checked again (a failure here goes back to the previous release the same way);
 4. the candidate stops once nginx's old workers have finished their requests.
 
 Each step is recorded in --record (JSON), which the next deploy reports. Exit 0 when switched.
 """
 
 import argparse
+import concurrent.futures
+import contextlib
 import datetime
 import http.client
 import json
@@ -131,6 +134,21 @@ def get_direct(socket, url, host, timeout):
         conn.close()
 
 
+def warm(socket, urls, host, requests):
+    """Send `requests` requests at once, over the URLs, to the instance's socket and wait for them.
+
+    A new worker's first request is slow (imports, connections, templates): without this the
+    first users sent to a new instance get those answers. At once, so every worker gets one."""
+
+    def ask(index):
+        # The checks that follow report an instance that does not answer.
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            get_direct(socket, urls[index % len(urls)], host, timeout=10)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(requests, 1)) as pool:
+        list(pool.map(ask, range(requests)))
+
+
 def until_answered(urls, within, ask):
     """None once ask(url) passes for every URL, else why not. ask returns None, or (problem, final):
     a final problem is returned at once, any other is retried for within seconds."""
@@ -188,6 +206,7 @@ def switch(args, record, save):
     record["previous"] = state.current_id(args.root)
 
     save("to-candidate")
+    warm(next_socket, args.url, args.host, args.warm)
     point(upstream, next_socket, args.drain_timeout)
     problem = check(args.url, args.host, next_socket, args.within)
     if problem:
@@ -201,6 +220,7 @@ def switch(args, record, save):
     make_live(args.release)
     problem = restart(args, live_socket)
     if problem is None:
+        warm(live_socket, args.url, args.host, args.warm)
         point(upstream, live_socket, args.drain_timeout)
         problem = check(args.url, args.host, live_socket, args.within)
     if problem:
@@ -245,6 +265,9 @@ def main(argv=None):
     parser.add_argument("--host", required=True, help="Host header of the checks (the site's name)")
     parser.add_argument("--within", type=float, default=10, help="seconds a check may take to pass")
     parser.add_argument("--warmup", type=float, default=30, help="seconds the restarted live instance may take")
+    parser.add_argument(
+        "--warm", type=int, default=16, help="requests sent at once to a new instance before nginx sends it users"
+    )
     parser.add_argument("--drain-timeout", type=float, default=60, help="seconds for nginx's old workers")
     parser.add_argument("--record", required=True, help="JSON file recording the switch")
     parser.add_argument("--mark-failed", action="store_true", help="mark the release failed when the switch fails")
