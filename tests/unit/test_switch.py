@@ -1,6 +1,7 @@
 """The host-side switch command's check through nginx (roles/rollout/files/switch.py), against a
 real HTTP server on loopback standing in for the host's nginx."""
 
+import contextlib
 import importlib.util
 import pathlib
 import socketserver
@@ -74,28 +75,39 @@ def test_no_answer_from_the_instance_fails_after_the_window(nginx):
     assert problem == f"{url} answered by 'unix:{LIVE}', not unix:{NEXT}"
 
 
-def test_the_live_instance_is_asked_on_its_socket_with_the_headers_nginx_sends(tmp_path):
-    seen = []
+@contextlib.contextmanager
+def gunicorn(path, answer):
+    """A stand-in for gunicorn on the unix socket path: answer(request) runs for each GET and
+    returns the status."""
 
     class _Gunicorn(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append((self.path, self.headers["Host"], self.headers["X-Forwarded-Proto"]))
-            self.send_response(200 if self.path == "/" else 500)
+            self.send_response(answer(self))
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
-    path = str(tmp_path / "gunicorn.sock")
     server = socketserver.ThreadingUnixStreamServer(path, _Gunicorn)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert switch.get_direct(path, "https://127.0.0.1/", "rolling.test", timeout=5) == 200
-        assert switch.get_direct(path, "https://127.0.0.1/ht/", "rolling.test", timeout=5) == 500
+        yield path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_live_instance_is_asked_on_its_socket_with_the_headers_nginx_sends(tmp_path):
+    seen = []
+
+    def answer(request):
+        seen.append((request.path, request.headers["Host"], request.headers["X-Forwarded-Proto"]))
+        return 200 if request.path == "/" else 500
+
+    with gunicorn(str(tmp_path / "gunicorn.sock"), answer) as path:
+        assert switch.get_direct(path, "https://127.0.0.1/", "rolling.test", timeout=5) == 200
+        assert switch.get_direct(path, "https://127.0.0.1/ht/", "rolling.test", timeout=5) == 500
     assert seen == [("/", "rolling.test", "https"), ("/ht/", "rolling.test", "https")]
 
 
@@ -104,25 +116,13 @@ def test_warm_sends_every_request_at_once_on_the_socket(tmp_path):
     URLs in turn, with the site's Host header; an instance that does not answer is not an error."""
     seen, together = [], threading.Barrier(4, timeout=5)
 
-    class _Gunicorn(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append((self.path, self.headers["Host"]))
-            together.wait()  # breaks (and the test fails) unless all 4 arrive at once
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(request):
+        seen.append((request.path, request.headers["Host"]))
+        together.wait()  # breaks (and the test fails) unless all 4 arrive at once
+        return 200
 
-        def log_message(self, *args):
-            pass
-
-    path = str(tmp_path / "next.sock")
-    server = socketserver.ThreadingUnixStreamServer(path, _Gunicorn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with gunicorn(str(tmp_path / "next.sock"), answer) as path:
         switch.warm(path, ["https://127.0.0.1/", "https://127.0.0.1/ht/"], "rolling.test", 4)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert not together.broken
     assert sorted(seen) == [("/", "rolling.test")] * 2 + [("/ht/", "rolling.test")] * 2
     switch.warm(str(tmp_path / "gone.sock"), ["https://127.0.0.1/"], "rolling.test", 2)
